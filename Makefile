@@ -1,0 +1,27 @@
+# Two entry points (see README Quickstart). Each creates .venv and installs pinned dependencies when needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[test,timeseries]"
+	touch $(STAMP)
+
+## The main job: compare every model family on the embedded default corpus.
+demo: $(STAMP)
+	$(VENV)/bin/seqlab compare
+
+## The whole test suite (CPU only, no network).
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_nn.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
