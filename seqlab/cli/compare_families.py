@@ -1,0 +1,210 @@
+"""How `seqlab compare` sizes, trains, scores and samples each model family.
+
+Shapes: B batch (windows), T window length (block_size), V vocabulary.
+
+Fairness rules, so that the leaderboard measures the families and not the set-up:
+- one corpus, one tokenizer fitted on the whole text (so every family has the same V), one
+  contiguous split (seqlab.data.split, 90/5/5);
+- the same wall-clock budget per family: neural families train with the Trainer's time budget
+  (`TrainConfig.time_budget`); Markov spends it fitting orders k = 1, 2, ... and keeps the order with
+  the lowest validation loss (it stops early when the next order would not fit in the budget);
+- the same scoring: the first `val_tokens` tokens of the validation part cut into non-overlapping
+  windows of T tokens; each window is scored by the chain rule from the start state, so each family
+  sees exactly the same contexts (a Transformer cannot see past its block anyway):
+
+      bits/token = -Σ_windows log P(window) / (N ln 2),   N = number of scored tokens.
+
+Sizes ("small") were picked to learn something in ~35 s on 2 CPU cores with a character vocabulary
+(~100 symbols); "tiny" sizes are for smoke tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from seqlab.errors import ConfigError, DataError
+
+# Model sizes per family; field names are those of each family's config dataclass.
+SIZES = {
+    "small": {
+        "neural-ar": {"order": 8, "embed_dim": 32, "hidden_size": 384, "num_layers": 2},
+        "rnn": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
+        "lstm": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
+        "gru": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
+        "transformer": {"d_model": 128, "n_layer": 4, "n_head": 4, "block_size": 128},
+    },
+    "tiny": {
+        "neural-ar": {"order": 3, "embed_dim": 8, "hidden_size": 16, "num_layers": 1},
+        "rnn": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
+        "lstm": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
+        "gru": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
+        "transformer": {"d_model": 16, "n_layer": 1, "n_head": 2, "block_size": 32},
+    },
+}
+# (block_size, batch_size, learning rate) for the neural families
+TRAINING = {"small": (128, 32, 3e-3), "tiny": (32, 8, 3e-3)}
+
+
+@dataclasses.dataclass
+class CompareData:
+    text: str
+    tokenizer: object
+    split: object            # seqlab.data Split record (fractions, boundaries)
+    train_ids: torch.Tensor  # (N_train,) long
+    val_ids: torch.Tensor    # (N_val,) long, the full validation part
+    eval_windows: torch.Tensor  # (W, T) long, the fixed scoring slice
+    block_size: int
+    spec: str
+    tokenizer_kind: str
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.tokenizer.vocab_size)
+
+
+@dataclasses.dataclass
+class FamilyResult:
+    name: str
+    detail: str              # e.g. the Markov order chosen
+    bits_per_token: float
+    loss_nats: float
+    perplexity: float
+    parameters: int
+    train_seconds: float
+    tokens_per_second: float
+    steps: int
+    sample: str
+    curve: tuple             # (seconds list, val bits/token list) for the loss-over-time plot
+
+
+def prepare_data(spec: str, tokenizer_kind: str, val_tokens: int, size: str,
+                 block_size: int | None) -> CompareData:
+    """Load text, fit the tokenizer, split 90/5/5 and cut the fixed validation windows."""
+    from seqlab.data import build_tokenizer, data_kind, load_text, split
+
+    if data_kind(spec) != "text":
+        raise DataError(f"compare needs a text data spec, got {spec!r} ({data_kind(spec)})")
+    text = load_text(spec)
+    T = block_size or TRAINING[size][0]
+    tokenizer = build_tokenizer(tokenizer_kind, text)
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)  # (N,)
+    parts = split(ids)
+    train_ids, val_ids = parts.train, parts.val
+    if len(train_ids) < 4 * T:
+        raise DataError(f"data {spec!r} is too short: {len(train_ids)} training tokens for windows of {T}")
+    n = min(val_tokens, len(val_ids)) // T * T
+    if n == 0:
+        raise DataError(f"data {spec!r}: validation part ({len(val_ids)} tokens) is shorter than "
+                        f"one window of {T}; use a longer corpus or --block-size")
+    windows = val_ids[:n].view(-1, T)  # (W, T)
+    return CompareData(text, tokenizer, parts, train_ids, val_ids, windows, T, spec, tokenizer_kind)
+
+
+@torch.no_grad()
+def score(model, windows: torch.Tensor, batch: int = 64) -> float:
+    """Mean NLL in nats per token of `windows` (W, T), each scored from the start state."""
+    model.eval()
+    total, count = 0.0, 0
+    for rows in windows.split(batch):
+        total -= float(model.log_prob(rows).sum())
+        count += rows.numel()
+    return total / max(count, 1)
+
+
+def count_parameters(model) -> int:
+    """Trainable parameters; a count-based model reports its stored statistics instead."""
+    n = sum(p.numel() for p in model.parameters())
+    return n if n else sum(b.numel() for b in model.buffers())
+
+
+def sample_text(model, tokenizer, n: int, seed: int) -> str:
+    if n <= 0:
+        return ""
+    prompt = torch.zeros(0, dtype=torch.long)  # start from the start state
+    out = model.generate(prompt, n, temperature=0.8, seed=seed)  # (n,)
+    return tokenizer.decode(out.tolist())
+
+
+def _result(name, model, data, detail, seconds, tokens_per_s, steps, curve, sample_tokens, seed):
+    loss = score(model, data.eval_windows)
+    return FamilyResult(
+        name=name, detail=detail, bits_per_token=loss / math.log(2), loss_nats=loss,
+        perplexity=math.exp(loss), parameters=count_parameters(model), train_seconds=seconds,
+        tokens_per_second=tokens_per_s, steps=steps,
+        sample=sample_text(model, data.tokenizer, sample_tokens, seed), curve=curve)
+
+
+def train_markov(data: CompareData, budget: float, max_order: int, seed: int, sample_tokens: int,
+                 run_dir: Path, progress: bool) -> FamilyResult:
+    """Kneser-Ney n-grams of order k = 1..max_order; keep the best on validation, within budget."""
+    from seqlab.models.registry import build_model
+
+    t0 = time.perf_counter()
+    best, best_loss, best_k, curve = None, math.inf, 0, ([], [])
+    last_cost = 0.0
+    for k in range(1, max_order + 1):
+        spent = time.perf_counter() - t0
+        if k > 1 and spent + 2 * last_cost > budget:  # the next order costs about as much again
+            break
+        t_k = time.perf_counter()
+        model = build_model("markov", order=k, vocab_size=data.vocab_size, smoothing="kneser-ney")
+        model.fit(data.train_ids)
+        loss = score(model, data.eval_windows)
+        last_cost = time.perf_counter() - t_k
+        curve[0].append(time.perf_counter() - t0)
+        curve[1].append(loss / math.log(2))
+        if progress:
+            print(f"    markov k={k}: {loss / math.log(2):.3f} bits/token", flush=True)
+        if loss < best_loss:
+            best, best_loss, best_k = model, loss, k
+    seconds = time.perf_counter() - t0
+    tokens = len(data.train_ids) * len(curve[0])
+    _save(best, "markov", data, run_dir, {"order": best_k})
+    return _result("markov", best, data, f"{best_k}", seconds, tokens / max(seconds, 1e-9),
+                   len(curve[0]), curve, sample_tokens, seed)
+
+
+def train_neural(name: str, data: CompareData, budget: float, size: str, seed: int,
+                 sample_tokens: int, run_dir: Path, progress: bool) -> FamilyResult:
+    """Build the family at its compare size and train it with the Trainer for `budget` seconds."""
+    from seqlab.models.registry import build_model
+
+    fields = dict(SIZES[size][name])
+    block, batch, lr = TRAINING[size]
+    block = data.block_size
+    if "block_size" in fields:
+        fields["block_size"] = block
+    torch.manual_seed(seed)
+    model = build_model(name, vocab_size=data.vocab_size, **fields)
+    fit = fit_with_trainer(model, data, budget=budget, block_size=block, batch_size=batch, lr=lr,
+                           seed=seed, run_dir=run_dir, progress=progress, model_name=name,
+                           model_fields=fields)
+    return _result(name, fit["model"], data, "", fit["seconds"], fit["tokens_per_second"],
+                   fit["steps"], fit["curve"], sample_tokens, seed)
+
+
+def train_family(name: str, data: CompareData, *, budget: float, size: str, seed: int,
+                 max_order: int, sample_tokens: int, run_dir: Path, progress: bool) -> FamilyResult:
+    if name == "markov":
+        return train_markov(data, budget, max_order, seed, sample_tokens, run_dir, progress)
+    if name not in SIZES[size]:
+        raise ConfigError(f"compare does not know how to size model {name!r}")
+    return train_neural(name, data, budget, size, seed, sample_tokens, run_dir, progress)
+
+
+# --------------------------------------------------------------------------- Trainer adapter
+
+def fit_with_trainer(model, data: CompareData, *, budget, block_size, batch_size, lr, seed, run_dir,
+                     progress, model_name, model_fields) -> dict:
+    """Train `model` on data.train_ids for `budget` seconds with seqlab.train; save a run folder."""
+    raise NotImplementedError("waiting for seqlab.train")
+
+
+def _save(model, name: str, data: CompareData, run_dir: Path, fields: dict) -> None:
+    """Write a run folder for a model fitted outside the Trainer (Markov)."""
+    raise NotImplementedError("waiting for seqlab.train")

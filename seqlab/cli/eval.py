@@ -1,0 +1,58 @@
+"""`seqlab eval DIR [--data SPEC] [--split test]`: how well a trained run predicts held-out data.
+
+Prints the mean negative log-likelihood per token L in nats, bits per token L / ln 2 and
+perplexity exp(L) on the chosen part of the run's recorded split (the same boundaries as in
+training, so "test" never overlaps what the model was trained on). `--data` evaluates on another
+data spec instead (its `--split` part, split with the run's fractions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from seqlab.cli.common import check_run_dir
+
+EXAMPLE = """example:
+  seqlab eval runs/lstm                 # test part of the run's own data
+  seqlab eval runs/lstm --split val
+  seqlab eval runs/lstm --data file:other.txt --json
+"""
+
+
+def add_parser(subparsers, argv):
+    p = subparsers.add_parser("eval", help="loss, bits per token and perplexity of a run",
+                              description=__doc__, epilog=EXAMPLE)
+    p.add_argument("run_dir", metavar="DIR", help="a run folder written by seqlab train/compare")
+    p.add_argument("--data", metavar="SPEC", default=None,
+                   help="data spec to evaluate on (default: the run's own data)")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test",
+                   help="which part of the split (default: test)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.set_defaults(run=run)
+    return p
+
+
+def format_metrics(metrics: dict) -> str:
+    loss = float(metrics["loss_nats"])
+    bits = float(metrics.get("bits_per_token", loss / math.log(2)))
+    ppl = float(metrics.get("perplexity", math.exp(loss) if loss < 700 else float("inf")))
+    return f"loss {loss:.4f} nats   bits/token {bits:.4f}   perplexity {ppl:.3f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    check_run_dir(args.run_dir)
+    if args.data is not None:
+        from seqlab.data import parse_spec
+
+        parse_spec(args.data)  # unknown spec -> DataError before any work
+    from seqlab.train import eval_run
+
+    metrics = eval_run(args.run_dir, data_spec=args.data, split=args.split)
+    if args.json:
+        print(json.dumps({k: (float(v) if isinstance(v, (int, float)) else v)
+                          for k, v in dict(metrics).items()}))
+    else:
+        print(f"{args.run_dir} [{args.split}]  {format_metrics(metrics)}")
+    return 0

@@ -1,0 +1,260 @@
+"""Decoding from any seqlab model: sampling, greedy, beam search, streaming and forecasting.
+
+Everything here runs on the incremental interface (`start`/`prefill`, `step`, `reorder_state`), so
+each new element costs one step of the model (recurrent state or KV cache), never a recompute.
+The functions take the pieces they need (`Decoder`) rather than a model, so Seq2Seq reuses them
+with the encoder output bound into its step.
+
+Shapes: B batch, T0 prompt length, N new elements, K beams, V vocabulary, Q quantiles, S samples.
+
+- temperature τ: sample from softmax(logits / τ); τ <= 0 means greedy (argmax / the mean).
+- top-k keeps the k most likely tokens; top-p keeps the smallest most-likely set with mass >= p.
+- Beam search keeps the K best partial sequences by Σ log P (no length penalty); a beam that emits
+  `eos_token_id` is finished and keeps its score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import torch
+
+from seqlab.errors import ConfigError, DataError
+
+__all__ = ["Decoder", "generate", "stream", "sample_tokens", "beam_search", "forecast", "Forecast"]
+
+
+@dataclasses.dataclass
+class Decoder:
+    """What decoding needs: the emission, one step, and a state reorder (for beams)."""
+
+    emission: object
+    step: Callable  # (x_t (B,), state) -> (params (B, P), state)
+    reorder: Callable  # (state, index (B',)) -> state
+
+
+def _decoder(model) -> Decoder:
+    return Decoder(model.emission, model.step, model.reorder_state)
+
+
+def _as_batch(model, prompt):
+    """prompt -> ((B, T0) tensor on the model's device, whether it came unbatched)."""
+    p = torch.as_tensor(prompt)
+    single = p.dim() == 1
+    if single:
+        p = p[None]
+    if p.dim() != 2:
+        raise DataError(f"prompt must be (T,) or (B, T), got shape {tuple(p.shape)}")
+    if model.emission_kind == "categorical":
+        if p.is_floating_point():
+            raise DataError("prompt must hold integer token ids")
+        if p.numel() and (int(p.min()) < 0 or int(p.max()) >= model.emission.vocab_size):
+            raise DataError(f"prompt holds token ids outside the vocabulary [0, {model.emission.vocab_size})")
+        p = p.long()
+    else:
+        p = p.float()
+        if bool(torch.isnan(p).any()):
+            raise DataError("prompt/history holds NaN values")
+    return p.to(model.device), single
+
+
+def _generator(seed, device):
+    if seed is None:
+        return None
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+def _check_args(max_new_tokens, temperature, num_beams):
+    if max_new_tokens < 0:
+        raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if num_beams < 1:
+        raise ConfigError(f"num_beams must be >= 1, got {num_beams}")
+    if temperature is None or temperature < 0:
+        raise ConfigError(f"temperature must be >= 0, got {temperature}")
+
+
+def sample_tokens(dec: Decoder, params, state, max_new_tokens, temperature=1.0, top_k=None,
+                  top_p=None, generator=None, eos_token_id=None):
+    """Yield N elements (B,) by ancestral sampling from `params` (B, P) onward.
+
+    The model steps only between yields, never after the last element. Rows that emitted
+    `eos_token_id` keep emitting it.
+    """
+    done = None
+    for i in range(max_new_tokens):
+        if i > 0:
+            params, state = dec.step(tok, state)
+        tok = dec.emission.sample(params, generator, temperature, top_k, top_p)  # (B,)
+        if eos_token_id is not None:
+            if done is not None:
+                tok = torch.where(done, torch.full_like(tok, eos_token_id), tok)
+            done = tok == eos_token_id if done is None else done | (tok == eos_token_id)
+        yield tok
+        if done is not None and bool(done.all()):
+            return
+
+
+@torch.no_grad()
+def beam_search(dec: Decoder, params, state, max_new_tokens: int, num_beams: int,
+                eos_token_id: int | None = None):
+    """Beam search from `params` (B, V): -> (tokens (B, N), scores (B,) Σ log P of the best beam).
+
+    With K >= V^(N-1) beams no partial sequence is ever dropped, so the result is the exact
+    highest-scoring continuation (tested by exhaustive search).
+    """
+    em = dec.emission
+    if em.kind != "categorical":
+        raise ConfigError("beam search needs a token model (categorical emission)")
+    B, V = params.shape
+    K = num_beams
+    dev = params.device
+    scores = torch.zeros(B, 1, device=dev)  # (B, k) with k = 1 live beam at the start
+    seqs = torch.zeros(B, 1, 0, dtype=torch.long, device=dev)  # (B, k, n)
+    finished = torch.zeros(B, 1, dtype=torch.bool, device=dev)
+    logp = torch.log_softmax(params.float(), -1)[:, None]  # (B, 1, V)
+    for i in range(max_new_tokens):
+        k = scores.shape[1]
+        if eos_token_id is not None:
+            # a finished beam continues only with eos, at no cost
+            stay = torch.full((V,), float("-inf"), device=dev)
+            stay[eos_token_id] = 0.0
+            logp = torch.where(finished[..., None], stay, logp)
+        cand = (scores[..., None] + logp).view(B, k * V)  # (B, k*V)
+        top = cand.topk(min(K, k * V), dim=-1)
+        beam, tok = top.indices // V, top.indices % V  # (B, K')
+        scores = top.values
+        seqs = torch.cat([seqs.gather(1, beam[..., None].expand(-1, -1, seqs.shape[2])), tok[..., None]], 2)
+        finished = finished.gather(1, beam)
+        if eos_token_id is not None:
+            finished = finished | (tok == eos_token_id)
+        if i == max_new_tokens - 1 or bool(finished.all()):
+            break
+        flat = (torch.arange(B, device=dev)[:, None] * k + beam).reshape(-1)  # rows of the (B*k) state
+        state = dec.reorder(state, flat)
+        params, state = dec.step(tok.reshape(-1), state)  # (B*K', V)
+        logp = torch.log_softmax(params.float(), -1).view(B, -1, V)
+    if seqs.shape[2] < max_new_tokens and eos_token_id is not None:
+        pad = torch.full((B, seqs.shape[1], max_new_tokens - seqs.shape[2]), eos_token_id,
+                         dtype=torch.long, device=dev)
+        seqs = torch.cat([seqs, pad], 2)
+    best = scores.argmax(1)  # (B,)
+    return seqs[torch.arange(B, device=dev), best], scores[torch.arange(B, device=dev), best]
+
+
+def _restore_mode(model, was_training):
+    model.train(was_training)
+
+
+def stream(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None,
+           eos_token_id=None):
+    """Generator over new elements: python scalars for a 1-D prompt, (B,) tensors otherwise."""
+    _check_args(max_new_tokens, temperature, 1)
+    p, single = _as_batch(model, prompt)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            params, state = model.prefill(p)
+            gen = sample_tokens(_decoder(model), params, state, max_new_tokens, temperature, top_k,
+                                top_p, _generator(seed, p.device), eos_token_id)
+            for tok in gen:
+                yield tok.item() if single else tok
+    finally:
+        _restore_mode(model, was_training)
+
+
+def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None, num_beams=1,
+             seed=None, eos_token_id=None):
+    """prompt (B, T0) or (T0,) -> (B, T0 + N) or (T0 + N,): the prompt and its continuation."""
+    _check_args(max_new_tokens, temperature, num_beams)
+    p, single = _as_batch(model, prompt)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            params, state = model.prefill(p)
+            if num_beams > 1 and max_new_tokens > 0:
+                new, _ = beam_search(_decoder(model), params, state, max_new_tokens, num_beams,
+                                     eos_token_id)
+            else:
+                toks = list(sample_tokens(_decoder(model), params, state, max_new_tokens, temperature,
+                                          top_k, top_p, _generator(seed, p.device), eos_token_id))
+                new = torch.stack(toks, 1) if toks else p[:, :0]
+                if eos_token_id is not None and new.shape[1] < max_new_tokens:
+                    pad = torch.full((p.shape[0], max_new_tokens - new.shape[1]), eos_token_id,
+                                     dtype=new.dtype, device=new.device)
+                    new = torch.cat([new, pad], 1)
+    finally:
+        _restore_mode(model, was_training)
+    out = torch.cat([p, new.to(p.dtype)], 1)
+    return out[0] if single else out
+
+
+@dataclasses.dataclass
+class Forecast:
+    """mean (B, H); quantiles (B, H, Q) at `levels` (Q,); samples (S, B, H) of the recursive paths."""
+
+    mean: torch.Tensor
+    quantiles: torch.Tensor
+    levels: tuple
+    samples: torch.Tensor
+
+    def interval(self, lo: float, hi: float):
+        """(lower, upper) each (B, H) for two of the computed quantile levels."""
+        try:
+            i, j = self.levels.index(lo), self.levels.index(hi)
+        except ValueError:
+            raise ConfigError(f"quantiles {lo}, {hi} not computed; have {self.levels}") from None
+        return self.quantiles[..., i], self.quantiles[..., j]
+
+
+@torch.no_grad()
+def forecast(model, history, horizon, num_samples=200, quantiles=(0.05, 0.5, 0.95), seed=None):
+    """Forecast the next `horizon` values after `history` (T0,) or (B, T0) of a real-valued model.
+
+    Step 1 (one-step ahead) is exact: mean μ and Gaussian quantiles μ + σ Φ⁻¹(q). Steps 2.. are
+    recursive: S sample paths feed their own draws back (x_{t+1} ~ N(μ_t, σ_t²)), and the mean and
+    quantiles are taken over paths. Outputs drop the batch axis for a 1-D history.
+    """
+    if model.emission_kind != "gaussian":
+        raise ConfigError("forecast needs a real-valued model (Gaussian emission)")
+    if horizon < 1 or num_samples < 1:
+        raise ConfigError("forecast: horizon and num_samples must be >= 1")
+    levels = tuple(float(q) for q in quantiles)
+    if any(not 0.0 < q < 1.0 for q in levels):
+        raise ConfigError(f"quantiles must lie in (0, 1), got {levels}")
+    h, single = _as_batch(model, history)
+    B, S = h.shape[0], num_samples
+    was_training = model.training
+    model.eval()
+    try:
+        params, state = model.prefill(h)  # (B, 2)
+        # one-step: exact moments of the Gaussian
+        mu, log_std = params[:, 0], params[:, 1]  # (B,)
+        q = torch.tensor(levels, device=h.device)
+        normal_q = torch.distributions.Normal(0.0, 1.0).icdf(q)  # (Q,)
+        q1 = mu[:, None] + log_std.exp()[:, None] * normal_q  # (B, Q)
+        # recursive paths: replicate each row S times (sample-major: row s*B + b)
+        idx = torch.arange(B, device=h.device).repeat(S)
+        state = model.reorder_state(state, idx)
+        params = params[idx]
+        g = _generator(seed, h.device)
+        draws = []
+        for t in range(horizon):
+            if t > 0:
+                params, state = model.step(x, state)
+            x = model.emission.sample(params, g)  # (S*B,)
+            draws.append(x)
+        samples = torch.stack(draws, 1).view(S, B, horizon)  # (S, B, H)
+    finally:
+        _restore_mode(model, was_training)
+    mean = samples.mean(0)  # (B, H)
+    quant = torch.quantile(samples, q, dim=0).permute(1, 2, 0)  # (B, H, Q)
+    mean[:, 0] = mu
+    quant[:, 0] = q1
+    if single:
+        return Forecast(mean[0], quant[0], levels, samples[:, 0])
+    return Forecast(mean, quant, levels, samples)

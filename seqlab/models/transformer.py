@@ -1,0 +1,178 @@
+"""Full-history model: a decoder-only (causal) Transformer language model and forecaster.
+
+Paper: Radford et al., "Language Models are Unsupervised Multitask Learners" (GPT-2), 2019, on
+Vaswani et al., "Attention Is All You Need", 2017; pre-norm blocks (Xiong et al., 2020).
+
+The past is summarised by causal attention over every earlier element (the lecture's "naive"
+model that keeps the whole history), read after an internal start symbol at position 0:
+
+    z_0 = e(BOS) + p_0,   z_{t+1} = e(x_t) + p_{t+1}                  (B, T+1, d)
+    z   <- z + SA(LN_1(z)) (causal),   z <- z + FF(LN_2(z))             n_layer times
+    P(x_t | x_<t) = emission(W_o LN_f(z_t) + b_o)
+
+e: token embedding of V + 1 rows (row V is BOS) or, for real values, w_in x + b_in with a learned
+start vector; p: sinusoidal or learned positions. With `tie_weights`, W_o = E[:V] is read from the
+embedding weight directly, so the state_dict has no shared tensors (safetensors-safe).
+
+Incremental decoding: the state holds one seqlab.nn KVCache per layer and the elements read so
+far; each step feeds one element at position len(cache). The context is `block_size` elements
+(+ BOS): once full, generation slides the window (recomputes the caches on the last block_size
+elements, as nanoGPT crops its context); `conditionals`/`log_prob` take at most block_size (+1 for
+log_prob) elements and raise DataError beyond.
+
+Shapes: B batch, T time, d d_model, h n_head, F dim_feedforward, V vocab_size, P emission params.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seqlab import nn as snn
+from seqlab.errors import ConfigError, DataError
+from seqlab.models.base import SequenceModel, build_config
+from seqlab.models.emissions import GaussianHead
+
+__all__ = ["TransformerConfig", "TransformerLM"]
+
+
+@dataclass
+class TransformerConfig:
+    """vocab_size None means real values (Gaussian emission); dim_feedforward None = 4 d_model."""
+
+    vocab_size: int | None = None
+    block_size: int = 128
+    d_model: int = 64
+    n_head: int = 4
+    n_layer: int = 2
+    dim_feedforward: int | None = None
+    dropout: float = 0.0
+    positions: str = "sinusoidal"
+    tie_weights: bool = True
+    bias: bool = True
+
+    def __post_init__(self):
+        for name in ("block_size", "d_model", "n_head", "n_layer"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_head:
+            raise ConfigError(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
+        if self.positions not in ("sinusoidal", "learned"):
+            raise ConfigError(f"positions must be 'sinusoidal' or 'learned', got {self.positions!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.vocab_size is not None and self.vocab_size < 1:
+            raise ConfigError(f"vocab_size must be >= 1 or None (real values), got {self.vocab_size}")
+
+
+class TransformerLM(SequenceModel):
+    """Decoder-only Transformer; `TransformerLM(vocab_size=V, block_size=64)` or `TransformerLM(cfg)`."""
+
+    config_class = TransformerConfig
+
+    def __init__(self, config: TransformerConfig | dict | None = None, **fields):
+        config = build_config(TransformerConfig, config, fields)
+        super().__init__(config)
+        c = config
+        d, ff = c.d_model, c.dim_feedforward or 4 * c.d_model
+        self.tokens = c.vocab_size is not None
+        self.tied = self.tokens and c.tie_weights
+        if self.tokens:
+            self.embed = nn.Embedding(c.vocab_size + 1, d)  # row V is BOS
+            nn.init.normal_(self.embed.weight, std=0.02)
+        else:
+            self.in_proj = nn.Linear(1, d)
+            self.bos = nn.Parameter(torch.randn(d) * 0.02)
+        n_pos = c.block_size + 1  # BOS + block_size elements
+        if c.positions == "sinusoidal":
+            self.pos = snn.SinusoidalPositionalEncoding(d, max_len=n_pos, dropout=c.dropout, batch_first=True)
+        else:
+            self.pos = snn.LearnedPositionalEncoding(n_pos, d, dropout=c.dropout, batch_first=True)
+        layer = snn.TransformerEncoderLayer(d, c.n_head, ff, c.dropout, activation="gelu",
+                                            batch_first=True, norm_first=True, bias=c.bias)
+        self.blocks = snn.TransformerEncoder(layer, c.n_layer, norm=nn.LayerNorm(d, bias=c.bias),
+                                             enable_nested_tensor=False)
+        if not self.tokens:
+            self.head = GaussianHead(d)
+        elif self.tied:
+            self.out_bias = nn.Parameter(torch.zeros(c.vocab_size))
+        else:
+            self.head = nn.Linear(d, c.vocab_size, bias=c.bias)
+
+    # ---------------------------------------------------------------- pieces
+    def _embed(self, x: torch.Tensor, with_bos: bool) -> torch.Tensor:
+        """x (B, T) -> e(x) (B, T, d), with e(BOS) prepended when with_bos."""
+        B = x.shape[0]
+        e = self.embed(x) if self.tokens else self.in_proj(x.unsqueeze(-1))  # (B, T, d)
+        if with_bos:
+            bos = self.embed.weight[self.config.vocab_size] if self.tokens else self.bos
+            e = torch.cat([bos.expand(B, 1, -1), e], 1)  # (B, T+1, d)
+        return e
+
+    def _emit(self, z: torch.Tensor) -> torch.Tensor:
+        """z (..., d) -> params (..., P); z is already final-normed by the encoder stack."""
+        if self.tied:
+            # logits = z W_oᵀ + b_o with W_o = E[:V]
+            return nn.functional.linear(z, self.embed.weight[: self.config.vocab_size], self.out_bias)
+        return self.head(z)
+
+    def _run(self, e: torch.Tensor, cache, offset: int) -> torch.Tensor:
+        """Positions + blocks on new steps e (B, n, d), appending to `cache` if given."""
+        z = self.pos(e, offset=offset)  # (B, n, d)
+        if cache is None:
+            mask = snn.causal_mask(z.shape[1], device=z.device)
+            return self.blocks(z, mask=mask, is_causal=True)  # (B, n, d)
+        return self.blocks(z, is_causal=True, cache=cache)
+
+    # ---------------------------------------------------------------- SequenceModel
+    def conditionals(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] > self.config.block_size:
+            raise DataError(f"sequence of {x.shape[1]} elements exceeds block_size={self.config.block_size}")
+        return self._emit(self._run(self._embed(x, True), None, 0))  # (B, T+1, P)
+
+    def log_prob(self, x, lengths=None):
+        x = torch.as_tensor(x)
+        if x.dim() == 2 and x.shape[1] > self.config.block_size + 1:
+            raise DataError(f"sequence of {x.shape[1]} elements exceeds block_size+1="
+                            f"{self.config.block_size + 1}; score it in windows")
+        return super().log_prob(x, lengths)
+
+    def init_state(self, batch_size: int):
+        dtype = torch.long if self.tokens else torch.float32
+        return {"cache": self.blocks.new_cache(),
+                "x": torch.zeros(batch_size, 0, dtype=dtype, device=self.device)}  # x (B, n) read so far
+
+    def step(self, x_t, state):
+        cache, seen = state["cache"], state["x"]
+        if x_t is None:  # read BOS
+            B = seen.shape[0]
+            empty = seen[:, :0]
+            z = self._run(self._embed(empty, True), cache, 0)  # (B, 1, d)
+            return self._emit(z[:, -1]), state
+        seen = torch.cat([seen, x_t[:, None].to(seen.dtype)], 1)  # (B, n+1)
+        if len(cache[0]) < self.config.block_size + 1:
+            z = self._run(self._embed(x_t[:, None], False), cache, len(cache[0]))  # (B, 1, d)
+        else:  # context full: slide the window to the last block_size elements and rebuild
+            cache = self.blocks.new_cache()
+            z = self._run(self._embed(seen[:, -self.config.block_size:], True), cache, 0)
+        return self._emit(z[:, -1]), {"cache": cache, "x": seen}
+
+    def reorder_state(self, state, index):
+        for c in state["cache"]:
+            c.reorder(index)  # in place
+        return {"cache": state["cache"], "x": state["x"].index_select(0, index)}
+
+    def prefill(self, prompt: torch.Tensor):
+        """Read BOS and the prompt in one causal pass that fills the caches."""
+        B, T0 = prompt.shape
+        if T0 > self.config.block_size:
+            params, state = self.prefill(prompt[:, :0])
+            for x_t in prompt.unbind(1):
+                params, state = self.step(x_t, state)
+            return params, state
+        state = self.init_state(B)
+        z = self._run(self._embed(prompt, True), state["cache"], 0)  # (B, T0+1, d)
+        state["x"] = prompt.to(state["x"].dtype)
+        return self._emit(z[:, -1]), state

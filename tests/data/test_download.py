@@ -1,0 +1,109 @@
+"""url: specs against a local HTTP server on 127.0.0.1 (tests never touch the network)."""
+
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+import seqlab.data.download as dl
+from seqlab.data import load_text
+from seqlab.errors import DataError
+
+FILES = {"/corpus.txt": "To be, or not to be\n".encode(), "/bad.txt": b"ok\n\xc3("}
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    hits: dict = {}
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        type(self).hits[self.path] = type(self).hits.get(self.path, 0) + 1
+        body = FILES.get(self.path)
+        if body is None:
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def server():
+    _Handler.hits = {}
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def test_downloads_once_then_reads_the_cache(server, tmp_path):
+    url = f"{server}/corpus.txt"
+    assert load_text(f"url:{url}", cache_dir=tmp_path) == "To be, or not to be\n"
+    assert load_text(f"url:{url}", cache_dir=tmp_path) == "To be, or not to be\n"
+    assert _Handler.hits["/corpus.txt"] == 1
+    cached = dl.cache_path(url, tmp_path)
+    assert cached.read_bytes() == FILES["/corpus.txt"]
+    assert cached.with_name(cached.name + ".sha256").read_text().strip() == _sha(FILES["/corpus.txt"])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_cache_dir_from_environment(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "env-cache"))
+    load_text(f"url:{server}/corpus.txt")
+    assert dl.cache_path(f"{server}/corpus.txt").parent == tmp_path / "env-cache"
+    assert dl.cache_path(f"{server}/corpus.txt").exists()
+
+
+def test_expected_sha256_is_checked(server, tmp_path):
+    url = f"{server}/corpus.txt"
+    good = _sha(FILES["/corpus.txt"])
+    assert load_text(f"url:{url};sha256={good}", cache_dir=tmp_path).startswith("To be")
+    wrong = "0" * 64
+    other = tmp_path / "other"
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        load_text(f"url:{url};sha256={wrong}", cache_dir=other)
+    assert not dl.cache_path(url, other).exists()  # a bad download is not kept
+
+
+def test_corrupted_cache_is_fetched_again(server, tmp_path):
+    url = f"{server}/corpus.txt"
+    load_text(f"url:{url}", cache_dir=tmp_path)
+    dl.cache_path(url, tmp_path).write_bytes(b"truncated")
+    assert load_text(f"url:{url}", cache_dir=tmp_path) == "To be, or not to be\n"
+    assert _Handler.hits["/corpus.txt"] == 2
+
+
+def test_http_error_and_bad_scheme_are_data_errors(server, tmp_path):
+    with pytest.raises(DataError, match="HTTP 404"):
+        load_text(f"url:{server}/missing.txt", cache_dir=tmp_path)
+    with pytest.raises(DataError, match="only http"):
+        load_text("url:ftp://example.org/a.txt", cache_dir=tmp_path)
+    with pytest.raises(DataError, match="download failed"):
+        load_text("url:http://127.0.0.1:1/x.txt", cache_dir=tmp_path, timeout=2)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_bad_utf8_from_url_names_url_and_offset(server, tmp_path):
+    with pytest.raises(DataError, match=r"bad\.txt.*byte offset 3"):
+        load_text(f"url:{server}/bad.txt", cache_dir=tmp_path)
+    assert load_text(f"url:{server}/bad.txt", cache_dir=tmp_path, errors="replace") == "ok\n\ufffd("
+
+
+def test_tinyshakespeare_preset_uses_its_pinned_hash(server, tmp_path, monkeypatch):
+    assert dl.PRESETS["tinyshakespeare"][1] == dl.TINYSHAKESPEARE_SHA256
+    body = FILES["/corpus.txt"]
+    monkeypatch.setitem(dl.PRESETS, "tinyshakespeare", (f"{server}/corpus.txt", _sha(body)))
+    assert load_text("tinyshakespeare", cache_dir=tmp_path) == body.decode()
+    monkeypatch.setitem(dl.PRESETS, "tinyshakespeare", (f"{server}/corpus.txt", "f" * 64))
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        load_text("tinyshakespeare", cache_dir=tmp_path / "fresh")

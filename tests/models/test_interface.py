@@ -1,0 +1,128 @@
+"""The SequenceModel contract, checked for every registered family (tokens and real values).
+
+Chain rule == sum of step-wise conditionals; cached/incremental params == full recompute;
+variable-length batches == one sequence at a time; forward's loss == chain-rule NLL;
+config + safetensors round trip. Families not importable yet are skipped (models_tiny.tiny).
+"""
+
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from safetensors.torch import load_file, save_file
+
+from models_tiny import LM_NAMES, V, sample_data, tiny
+from seqlab.errors import ConfigError, DataError
+from seqlab.models import registry
+
+KINDS = [pytest.param(False, id="tokens"), pytest.param(True, id="real")]
+# LinearAR scores the conditional likelihood given its first tau values (tested in test_ar*)
+CHAIN_NAMES = [n for n in LM_NAMES if n != "ar"]
+
+
+def stepwise(model, x):
+    """Params (B, T+1, P) by the incremental interface: start, then one step per element."""
+    params, state = model.start(x.shape[0])
+    out = [params]
+    for x_t in x.unbind(1):
+        params, state = model.step(x_t, state)
+        out.append(params)
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("real", KINDS)
+@pytest.mark.parametrize("name", CHAIN_NAMES)
+def test_chain_rule_and_cache_equal_full_recompute(name, real):
+    model = tiny(name, real)
+    x = sample_data(real, B=3, T=7)
+    with torch.no_grad():
+        full = model.conditionals(x)  # (B, T+1, P)
+        inc = stepwise(model, x)
+        torch.testing.assert_close(inc, full, atol=1e-5, rtol=1e-5)
+        # chain rule: log P(x) = Σ_t log P(x_t | x_<t), the conditionals from incremental decoding
+        expected = model.emission.log_prob(inc[:, :-1], x).sum(1)
+        torch.testing.assert_close(model.log_prob(x), expected, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("real", KINDS)
+@pytest.mark.parametrize("name", CHAIN_NAMES)
+def test_prefill_equals_steps(name, real):
+    model = tiny(name, real)
+    x = sample_data(real, B=2, T=5)
+    with torch.no_grad():
+        params, state = model.prefill(x)
+        torch.testing.assert_close(params, stepwise(model, x)[:, -1], atol=1e-5, rtol=1e-5)
+        x_next = x[:, 0]
+        p2, _ = model.step(x_next, state)
+        torch.testing.assert_close(p2, model.conditionals(torch.cat([x, x_next[:, None]], 1))[:, -1],
+                                   atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("real", KINDS)
+@pytest.mark.parametrize("name", CHAIN_NAMES)
+@settings(max_examples=8, deadline=None)
+@given(lengths=st.lists(st.integers(1, 8), min_size=1, max_size=4), seed=st.integers(0, 99))
+def test_variable_length_batch_equals_one_at_a_time(name, real, lengths, seed):
+    model = tiny(name, real)
+    T = max(lengths)
+    x = sample_data(real, B=len(lengths), T=T, seed=seed)
+    garbage = sample_data(real, B=len(lengths), T=T, seed=seed + 1000)  # padding content must not matter
+    pos = torch.arange(T)[None] >= torch.tensor(lengths)[:, None]
+    x_padded = torch.where(pos, garbage, x)
+    lens = torch.tensor(lengths)
+    with torch.no_grad():
+        batch = model.log_prob(x_padded, lens)
+        single = torch.stack([model.log_prob(x[b:b + 1, :n])[0] for b, n in enumerate(lengths)])
+    torch.testing.assert_close(batch, single, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("real", KINDS)
+@pytest.mark.parametrize("name", CHAIN_NAMES)
+def test_forward_loss_is_window_nll(name, real):
+    model = tiny(name, real)
+    w = sample_data(real, B=3, T=9)
+    with torch.no_grad():
+        out, loss = model(w[:, :-1], w[:, 1:])
+        expected = -model.log_prob(w).sum() / w.numel()
+    torch.testing.assert_close(loss, expected, atol=1e-5, rtol=1e-5)
+    if real:
+        assert out[0].shape == out[1].shape == (3, 8)
+    else:
+        assert out.shape == (3, 8, V)
+
+
+@pytest.mark.parametrize("real", KINDS)
+@pytest.mark.parametrize("name", LM_NAMES)
+def test_config_and_safetensors_round_trip(name, real, tmp_path):
+    model = tiny(name, real)
+    cfg = dataclasses.asdict(model.config)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "m.safetensors")
+    clone = type(model).from_config(cfg)
+    clone.load_state_dict(load_file(tmp_path / "m.safetensors"))
+    clone.eval()
+    x = sample_data(real, B=2, T=6)
+    with torch.no_grad():
+        torch.testing.assert_close(clone.log_prob(x), model.log_prob(x))
+
+
+def test_registry_errors():
+    with pytest.raises(ConfigError, match="unknown model"):
+        registry.build_model("lstmm")
+    with pytest.raises(ConfigError, match="cell"):
+        registry.build_model("lstm", vocab_size=V, cell="gru")
+    with pytest.raises(ConfigError, match="unknown RNNConfig field"):
+        registry.build_model("gru", vocab_size=V, hiden_size=3)
+    assert registry.build_model("gru", vocab_size=V).config.cell == "gru"
+
+
+def test_bad_input_raises_data_error():
+    model = tiny("lstm")
+    with pytest.raises(DataError, match="outside the vocabulary"):
+        model.log_prob(torch.tensor([[0, 1, V]]))
+    with pytest.raises(DataError, match="shape"):
+        model.log_prob(torch.tensor([0, 1]))
+    with pytest.raises(DataError, match="lengths"):
+        model.log_prob(torch.tensor([[0, 1]]), lengths=torch.tensor([3]))
+    with pytest.raises(DataError, match="vocabulary"):
+        model.generate([0, 9], 3)

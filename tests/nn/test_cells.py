@@ -1,0 +1,103 @@
+"""Oracle tests: seqlab.nn.RNNCell/LSTMCell/GRUCell against torch.nn's cells, and return_gates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import seqlab.nn as snn
+from seqlab.errors import DataError
+
+TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
+CELLS = {
+    "rnn_tanh": ("RNNCell", {}),
+    "rnn_relu": ("RNNCell", {"nonlinearity": "relu"}),
+    "lstm": ("LSTMCell", {}),
+    "gru": ("GRUCell", {}),
+}
+
+
+def pair(kind, bias, dtype, impl, I=3, H=4):
+    name, extra = CELLS[kind]
+    theirs = getattr(torch.nn, name)(I, H, bias=bias, dtype=dtype, **extra)
+    ours = getattr(snn, name)(I, H, bias=bias, dtype=dtype, impl=impl, **extra)
+    ours.load_state_dict(theirs.state_dict())
+    return theirs, ours
+
+
+@pytest.mark.parametrize("kind", list(CELLS))
+@settings(max_examples=20, deadline=None)
+@given(bias=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]),
+       impl=st.sampled_from(["auto", "fused", "explicit"]), batched=st.booleans(), with_hx=st.booleans(),
+       B=st.integers(2, 5), seed=st.integers(0, 999))
+def test_cell_matches_torch(kind, bias, dtype, impl, batched, with_hx, B, seed):
+    torch.manual_seed(seed)
+    theirs, ours = pair(kind, bias, dtype, impl)
+    lead = (B,) if batched else ()
+    x = torch.randn(*lead, 3, dtype=dtype)
+    hx = None
+    if with_hx:
+        hx = torch.randn(*lead, 4, dtype=dtype)
+        if kind == "lstm":
+            hx = (hx, torch.randn(*lead, 4, dtype=dtype))
+    results = []
+    for m in (theirs, ours):
+        xi = x.clone().requires_grad_(True)
+        hi = None if hx is None else (tuple(h.clone().requires_grad_(True) for h in hx) if isinstance(hx, tuple)
+                                       else hx.clone().requires_grad_(True))
+        out = m(xi, hi)
+        outs = out if isinstance(out, tuple) else (out,)
+        g = torch.Generator().manual_seed(1)
+        sum((o * torch.randn(o.shape, generator=g, dtype=dtype)).sum() for o in outs).backward()
+        hgrads = [] if hi is None else [h.grad for h in (hi if isinstance(hi, tuple) else (hi,))]
+        results.append(list(outs) + [xi.grad] + hgrads + [p.grad for p in m.parameters()])
+    for a, b in zip(*results, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(b, a, atol=TOL[dtype], rtol=0)
+
+
+def test_return_gates_structure_and_equations():
+    """Gates are named (B, H) tensors that reproduce the cell's output through its equations."""
+    torch.manual_seed(0)
+    x, h, c = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 4)
+    lstm = snn.LSTMCell(3, 4)
+    (h1, c1), gates = lstm(x, (h, c), return_gates=True)
+    assert gates._fields == ("i", "f", "g", "o") and all(t.shape == (2, 4) for t in gates)
+    assert torch.equal(torch.stack(lstm(x, (h, c))), torch.stack((h1, c1)))  # same result as without gates
+    i, f, g, o = gates
+    assert torch.all((i > 0) & (i < 1)) and torch.all((g > -1) & (g < 1))
+    torch.testing.assert_close(c1, f * c + i * g)
+    torch.testing.assert_close(h1, o * torch.tanh(c1))
+
+    gru = snn.GRUCell(3, 4)
+    h1, (r, z, n) = gru(x, h, return_gates=True)
+    torch.testing.assert_close(h1, (1 - z) * n + z * h)
+    torch.testing.assert_close(h1, gru(x, h), atol=1e-6, rtol=0)
+    # b_hn sits inside the reset product: n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+    W_in, W_hn = gru.weight_ih[8:], gru.weight_hh[8:]
+    b_in, b_hn = gru.bias_ih[8:], gru.bias_hh[8:]
+    torch.testing.assert_close(n, torch.tanh(x @ W_in.T + b_in + r * (h @ W_hn.T + b_hn)))
+
+    rnn = snn.RNNCell(3, 4, nonlinearity="relu")
+    h1, (a,) = rnn(x, h, return_gates=True)
+    torch.testing.assert_close(h1, torch.relu(a))
+
+    h1, gates = snn.GRUCell(3, 4)(torch.randn(3), return_gates=True)  # unbatched: (H,) gates
+    assert h1.shape == (4,) and all(t.shape == (4,) for t in gates)
+
+
+def test_cell_state_dict_both_ways_and_errors():
+    for name in ("RNNCell", "LSTMCell", "GRUCell"):
+        theirs, ours = getattr(torch.nn, name)(3, 4), getattr(snn, name)(3, 4)
+        assert list(theirs.state_dict()) == list(ours.state_dict())
+        theirs.load_state_dict(ours.state_dict())
+        x = torch.randn(2, 3)
+        a, b = theirs(x), ours(x)
+        torch.testing.assert_close(torch.stack(a) if isinstance(a, tuple) else a,
+                                   torch.stack(b) if isinstance(b, tuple) else b)
+        with pytest.raises(DataError, match="input size"):
+            ours(torch.randn(2, 5))
+        with pytest.raises(DataError, match="state shape"):
+            ours(x, (torch.zeros(3, 4), torch.zeros(3, 4)) if name == "LSTMCell" else torch.zeros(3, 4))
