@@ -1,15 +1,107 @@
-"""`seqlab attention` (being written)."""
+"""`seqlab attention DIR --text TEXT`: per-layer, per-head attention heatmaps of a Transformer run.
+
+Runs the model once on `<bos> + TEXT` (the internal start symbol is position 0) and draws, for
+every layer l and head j, the matrix α^{(l,j)} (T, T) with α_{t,s} = softmax_s(q_t·k_s / sqrt(d_k)
++ M_{t,s}) (M the causal mask), i.e. how much query position t reads key position s. The weights
+come from seqlab.nn.MultiHeadAttention's explicit path (`need_weights=True`,
+`average_attn_weights=False`) applied to exactly the inputs each attention layer saw in the
+normal forward pass (captured with forward pre-hooks), so the picture is the computation.
+
+Also prints, per layer and head, the mean attention distance Σ_s α_{t,s} (t - s) averaged over
+queries t: small for heads that read the previous few tokens, large for long-range heads.
+"""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
+from seqlab.cli.common import check_run_dir, markdown_table
+from seqlab.errors import ConfigError
+
+EXAMPLE = """examples:
+  seqlab attention runs/compare-20260101-120000/transformer --text "def main():"
+  seqlab attention runs/gpt --text "The quick brown fox" --out fox.png
+
+writes: OUT (default DIR/attention.png), one heatmap per (layer, head)
+"""
+
 
 def add_parser(subparsers, argv):
-    p = subparsers.add_parser("attention", help="(being written)")
+    p = subparsers.add_parser("attention", help="per-layer, per-head attention heatmaps of a Transformer run",
+                              description=__doc__, epilog=EXAMPLE)
+    p.add_argument("run_dir", metavar="DIR", help="a transformer run folder")
+    p.add_argument("--text", required=True, help="text to run the model on (at most block_size tokens)")
+    p.add_argument("--out", type=Path, default=None, metavar="PNG",
+                   help="output image (default: DIR/attention.png)")
     p.set_defaults(run=run)
     return p
 
 
-def run(args) -> int:
-    from seqlab.errors import ConfigError
+def attention_weights(model, x):
+    """Run model.conditionals(x) and return every self-attention's weights: (L, h, T', T') tensor.
 
-    raise ConfigError("seqlab attention is not available yet")
+    T' is the length the attention layers saw (T + 1 with the start symbol). Each attention module
+    is re-run on its captured inputs with need_weights=True, average_attn_weights=False.
+    """
+    import torch
+
+    from seqlab import nn as snn
+
+    layers = [m for m in model.modules() if isinstance(m, snn.MultiHeadAttention)]
+    if not layers:
+        raise ConfigError(f"{type(model).__name__} has no attention layers; seqlab attention needs a transformer run")
+    captured = []
+
+    def grab(module, args, kwargs):
+        captured.append((module, args, dict(kwargs)))
+
+    handles = [m.register_forward_pre_hook(grab, with_kwargs=True) for m in layers]
+    try:
+        with torch.no_grad():
+            model.conditionals(x)
+    finally:
+        for h in handles:
+            h.remove()
+    weights = []
+    with torch.no_grad():
+        for module, args, kwargs in captured:
+            kwargs.update(need_weights=True, average_attn_weights=False)
+            kwargs.pop("cache", None)
+            _, w = module(*args, **kwargs)  # (B, h, T', T')
+            weights.append(w[0])
+    return torch.stack(weights)  # (L, h, T', T')
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from seqlab.plots.attention import plot_attention
+    from seqlab.train import load_run
+
+    check_run_dir(args.run_dir)
+    loaded = load_run(args.run_dir)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    if tokenizer is None or model.emission_kind != "categorical":
+        raise ConfigError(f"{args.run_dir} holds a real-valued model; attention needs a token transformer run")
+    if not args.text:
+        raise ConfigError("--text is empty")
+    ids = tokenizer.encode(args.text, errors="strict")
+    block = getattr(model.config, "block_size", None)
+    if block is not None and len(ids) > block:
+        raise ConfigError(f"--text is {len(ids)} tokens long; this model reads at most block_size={block}")
+    x = torch.tensor([ids], dtype=torch.long)  # (1, T)
+    weights = attention_weights(model, x)  # (L, h, T', T')
+    L, h, Tq, _ = weights.shape
+    labels = [tokenizer.decode([i]) for i in ids]
+    labels = (["<bos>"] + labels) if Tq == len(ids) + 1 else labels[-Tq:]
+    out = args.out if args.out is not None else Path(args.run_dir) / "attention.png"
+    plot_attention(weights.numpy(), labels, out,
+                   title=f"{loaded.config.model} attention on {args.text[:40]!r} ({L} layers x {h} heads)")
+    t = torch.arange(Tq, dtype=torch.float32)
+    dist = (weights * (t[:, None] - t[None, :]).clamp(min=0)).sum(-1).mean(-1)  # (L, h)
+    rows = [[layer] + [float(d) for d in dist[layer]] for layer in range(L)]
+    print("mean attention distance (tokens back), per layer and head:\n")
+    print(markdown_table(["layer"] + [f"head {j}" for j in range(h)], rows, digits=2), end="")
+    print(f"\nwrote {out}")
+    return 0

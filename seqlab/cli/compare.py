@@ -98,8 +98,8 @@ def leaderboard_rows(results) -> list[list]:
     rows = []
     for rank, r in enumerate(ranked, 1):
         rows.append([rank, r.name + (f" (k={r.detail})" if r.detail else ""), r.bits_per_token,
-                     r.loss_nats, r.perplexity, r.parameters, r.train_seconds, r.tokens_per_second,
-                     r.steps, r.sample])
+                     r.loss_nats, r.perplexity, r.parameters, round(r.train_seconds, 1),
+                     int(round(r.tokens_per_second)), r.steps, r.sample])
     return rows
 
 
@@ -127,7 +127,7 @@ def write_outputs(out: Path, results, setup: dict) -> str:
         ["rank", "model", "val_bits_per_token", "val_loss_nats", "perplexity", "parameters",
          "train_seconds", "tokens_per_second", "steps", "sample"],
         [[r[0], r[1], f"{r[2]:.6f}", f"{r[3]:.6f}", f"{r[4]:.6f}", r[5], f"{r[6]:.3f}",
-          f"{r[7]:.1f}", r[8], r[9]] for r in rows]), encoding="utf-8")
+          r[7], r[8], r[9]] for r in rows]), encoding="utf-8")
     (out / "setup.json").write_text(json.dumps(setup, indent=2) + "\n", encoding="utf-8")
     order = [r.name for r in sorted(results, key=lambda r: r.bits_per_token)]
     by_name = {r.name: r for r in results}
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     data = fam.prepare_data(args.data, args.tokenizer, args.val_tokens, args.size, args.block_size)
     print(f"seqlab compare: {args.data} ({len(data.text):,} characters), {args.tokenizer} tokenizer "
-          f"V={data.vocab_size}, train {len(data.train_ids):,} / val slice {data.val_ids.numel():,} "
+          f"V={data.vocab_size}, train {len(data.train_ids):,} / val slice {data.eval_windows.numel():,} "
           f"tokens; {len(models)} families x {args.budget:g} s", file=sys.stderr)
     results = []
     with atomic_output_dir(out) as tmp:
@@ -164,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
         setup = {
             "data": args.data, "tokenizer": args.tokenizer, "vocab_size": data.vocab_size,
             "split": "/".join(f"{f:g}" for f in data.split.fractions),
-            "train_tokens": len(data.train_ids), "val_tokens": int(data.val_ids.numel()),
+            "train_tokens": len(data.train_ids), "val_tokens": int(data.eval_windows.numel()),
+            "val_part_tokens": int(data.val_ids.numel()),
             "block_size": data.block_size, "budget": args.budget, "size": args.size,
             "seed": args.seed, "threads": torch.get_num_threads(), "models": models,
             "python": platform.python_version(), "torch": torch.__version__,

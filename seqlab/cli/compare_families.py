@@ -32,14 +32,14 @@ from seqlab.errors import ConfigError, DataError
 # Model sizes per family; field names are those of each family's config dataclass.
 SIZES = {
     "small": {
-        "neural-ar": {"order": 8, "embed_dim": 32, "hidden_size": 384, "num_layers": 2},
+        "neural-ar": {"tau": 8, "embed_dim": 32, "hidden_size": 384, "num_layers": 2},
         "rnn": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
         "lstm": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
         "gru": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
         "transformer": {"d_model": 128, "n_layer": 4, "n_head": 4, "block_size": 128},
     },
     "tiny": {
-        "neural-ar": {"order": 3, "embed_dim": 8, "hidden_size": 16, "num_layers": 1},
+        "neural-ar": {"tau": 3, "embed_dim": 8, "hidden_size": 16, "num_layers": 1},
         "rnn": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
         "lstm": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
         "gru": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
@@ -199,12 +199,42 @@ def train_family(name: str, data: CompareData, *, budget: float, size: str, seed
 
 # --------------------------------------------------------------------------- Trainer adapter
 
+def run_config_for(name: str, data: CompareData, model, train_config):
+    """The RunConfig recorded in each family's run folder (so seqlab eval/generate can reload it)."""
+    from seqlab.train import RunConfig
+    from seqlab.train.checkpoint import model_config_dict
+
+    return RunConfig(model=name, data=data.spec, model_config=model_config_dict(model),
+                     tokenizer=data.tokenizer_kind, split=tuple(data.split.fractions), train=train_config)
+
+
 def fit_with_trainer(model, data: CompareData, *, budget, block_size, batch_size, lr, seed, run_dir,
                      progress, model_name, model_fields) -> dict:
-    """Train `model` on data.train_ids for `budget` seconds with seqlab.train; save a run folder."""
-    raise NotImplementedError("waiting for seqlab.train")
+    """Train `model` on data.train_ids for `budget` seconds with seqlab.train; write its run folder.
+
+    The step count is set out of reach so the time budget is what stops training; the learning
+    rate schedule (warmup, then cosine decay) follows the fraction of the budget spent.
+    """
+    from seqlab.train import LMTask, Trainer, TrainConfig
+
+    config = TrainConfig(steps=10 ** 7, batch_size=batch_size, block_size=block_size, lr=lr,
+                         warmup_steps=min(50, max(1, int(budget * 2))), time_budget=budget,
+                         eval_interval=100, eval_tokens=min(8192, int(data.eval_windows.numel())),
+                         log_interval=10, seed=seed)
+    task = LMTask(data.train_ids, data.val_ids, block_size=block_size, eval_tokens=config.eval_tokens)
+    trainer = Trainer(model, task, config, run_dir=run_dir, model_name=model_name,
+                      run_config=run_config_for(model_name, data, model, config),
+                      tokenizer=data.tokenizer, split=data.split, data_kind="text", progress=progress)
+    result = trainer.fit()
+    curve = ([row["elapsed_s"] for row in result.history if row.get("val_loss") is not None],
+             [row["val_loss"] / math.log(2) for row in result.history if row.get("val_loss") is not None])
+    return {"model": trainer.model, "seconds": result.seconds, "steps": result.steps,
+            "tokens_per_second": result.tokens_per_second, "curve": curve}
 
 
 def _save(model, name: str, data: CompareData, run_dir: Path, fields: dict) -> None:
     """Write a run folder for a model fitted outside the Trainer (Markov)."""
-    raise NotImplementedError("waiting for seqlab.train")
+    from seqlab.train import TrainConfig, save_run
+
+    save_run(run_dir, model, run_config_for(name, data, model, TrainConfig(seed=0)),
+             tokenizer=data.tokenizer, split=data.split, data_kind="text")

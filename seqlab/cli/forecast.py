@@ -35,7 +35,7 @@ from seqlab.errors import ConfigError, DataError
 MODELS = ("ar", "rnn", "lstm", "gru", "transformer")
 # small real-valued models that fit a 1000-point series in seconds
 SIZES = {
-    "ar": {"order": 8},
+    "ar": {"tau": 8},
     "rnn": {"hidden_size": 32, "num_layers": 1},
     "lstm": {"hidden_size": 32, "num_layers": 1},
     "gru": {"hidden_size": 32, "num_layers": 1},
@@ -64,7 +64,7 @@ def add_parser(subparsers, argv):
     p.add_argument("--test-fraction", type=parse_positive_float, default=0.2, metavar="F",
                    help="held-out share of the series (default: 0.2)")
     p.add_argument("--steps", type=parse_positive_int, default=400, help="training steps (default: 400)")
-    p.add_argument("--order", type=parse_positive_int, default=None, help="AR order tau (default: 8)")
+    p.add_argument("--order", type=parse_positive_int, default=None, help="AR order tau, lags used (default: 8)")
     p.add_argument("--hidden-size", type=parse_positive_int, default=None, help="recurrent hidden size")
     p.add_argument("--context", type=parse_positive_int, default=None,
                    help="history length fed to the model at each origin (default: 64)")
@@ -103,7 +103,7 @@ def build_and_train(args, train_z: np.ndarray):
     if args.order is not None:
         if args.model != "ar":
             raise ConfigError("--order applies to --model ar only")
-        fields["order"] = args.order
+        fields["tau"] = args.order
     if args.hidden_size is not None:
         if args.model not in ("rnn", "lstm", "gru"):
             raise ConfigError("--hidden-size applies to rnn, lstm and gru only")

@@ -1,5 +1,7 @@
 """Deterministic, contiguous train / validation / test splits that can be recorded and reused.
 
+Shapes: N length of the sequence being split (characters, tokens, time steps or pairs).
+
 For a sequence of length N and fractions (f_train, f_val, f_test) the boundaries are
 
     a = round(N * f_train),   b = round(N * (f_train + f_val)),

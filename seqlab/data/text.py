@@ -13,6 +13,7 @@ line endings are kept exactly as stored.
 
 from __future__ import annotations
 
+import os
 import sysconfig
 import tokenize
 from pathlib import Path
@@ -77,7 +78,10 @@ def _load_pydoc(arg: None = None) -> str:
 def stdlib_files() -> list[Path]:
     """The standard-library `.py` files that make up the `stdlib` corpus, in sorted order."""
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = [p for p in root.rglob("*.py") if not (_STDLIB_SKIP & set(p.relative_to(root).parts[:-1]))]
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _STDLIB_SKIP]  # prune, never descend into site-packages
+        files += [Path(folder) / n for n in names if n.endswith(".py")]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 

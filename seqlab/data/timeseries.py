@@ -1,5 +1,7 @@
 """Real-valued series: `csv:PATH`, statsmodels' shipped data sets, and synthetic `sine` and `ar:`.
 
+Shapes: T time (series length), p AR order.
+
 `load_series(spec)` returns a float64 numpy array of shape (T,). Non-finite values (NaN, inf, an
 empty CSV cell) raise DataError naming the row, unless a `fill` strategy is chosen:
 
@@ -134,8 +136,9 @@ def _load_csv(arg: str, column: str | None = None, date_column: str | None = Non
         raise DataError(f"{spec}: no data rows")
     date_i = None if date_column is None else _find_column(date_column, names, "date column", spec)
     if column is None:
-        numeric = [i for i in range(width) if i != date_i
-                   and all(_is_number(r[i]) or r[i].lower() in _MISSING for r in body[:50] if i < len(r))]
+        others = [i for i in range(width) if i != date_i]
+        numeric = others if len(others) == 1 else [
+            i for i in others if all(_is_number(r[i]) or r[i].lower() in _MISSING for r in body[:50] if i < len(r))]
         if len(numeric) != 1:
             found = ", ".join(names[i] for i in numeric) or "none"
             raise DataError(f"{spec}: choose a column with column=NAME (numeric columns: {found})")
@@ -183,8 +186,9 @@ def ar_process(phi: list[float], length: int = 1000, seed: int = 0, sigma: float
     eps = np.random.default_rng(seed).normal(0.0, sigma, burn_in + length)
     x = np.zeros(p + burn_in + length)
     coef = np.asarray(phi, dtype=np.float64)[::-1]                       # (p,) oldest lag first
-    for t in range(p, x.size):
-        x[t] = const + coef @ x[t - p:t] + eps[t - p]
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+        for t in range(p, x.size):
+            x[t] = const + coef @ x[t - p:t] + eps[t - p]
     out = x[p + burn_in:]
     if not np.isfinite(out).all():
         raise DataError(f"ar:{','.join(map(str, phi))} diverged to inf (the process is not stationary)")

@@ -22,7 +22,7 @@ import re
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from seqlab.errors import ConfigError, DataError, VocabularyError
 
@@ -81,6 +81,8 @@ class Tokenizer:
             raise DataError(f"tokenizer file not found: {path}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DataError(f"{path}: not a tokenizer JSON file ({e})") from None
+        except OSError as e:
+            raise DataError(f"cannot read tokenizer {path}: {e.strerror or e}") from None
         return tokenizer_from_dict(d)
 
 
@@ -119,8 +121,11 @@ class _VocabTokenizer(Tokenizer):
     def id_to_token(self, i: int) -> str:
         return self.itos[i]
 
-    def _encode_units(self, units: list[str], offsets: list[int], errors: str) -> list[int]:
-        """Map units (chars or words) to ids; report or replace the ones outside the vocabulary."""
+    def _encode_units(self, units: Sequence[str], offsets: Sequence[int] | None, errors: str) -> list[int]:
+        """Map units (chars or words) to ids; report or replace the ones outside the vocabulary.
+
+        offsets: character position of each unit (None: unit i is at position i, as for chars).
+        """
         _check_errors(errors)
         if not self.itos:
             raise ConfigError(f"{type(self).__name__} is not fitted: call fit(text) first")
@@ -132,7 +137,8 @@ class _VocabTokenizer(Tokenizer):
                 return ids
         except KeyError:
             pass
-        bad = [(u, o) for u, o in zip(units, offsets) if u not in stoi or u in specials]
+        positions = range(len(units)) if offsets is None else offsets
+        bad = [(u, o) for u, o in zip(units, positions) if u not in stoi or u in specials]
         if errors == "strict" or self.unk is None:
             shown = ", ".join(f"{u!r} at {o}" for u, o in bad[:3])
             more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
@@ -175,7 +181,7 @@ class CharTokenizer(_VocabTokenizer):
         return self
 
     def encode(self, text: str, errors: str = "strict") -> list[int]:
-        return self._encode_units(list(text), list(range(len(text))), errors)
+        return self._encode_units(text, None, errors)
 
     def to_dict(self) -> dict[str, Any]:
         return self._base_dict()

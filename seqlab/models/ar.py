@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import torch
 
 from seqlab.errors import ConfigError, DataError
@@ -51,12 +52,17 @@ class LinearARConfig:
             raise ConfigError(f"ar trend must be one of {', '.join(TRENDS)}, got {self.trend!r}")
 
 
+def _f64(x) -> torch.Tensor:
+    """A float64 tensor from a tensor, numpy array (copied: it may be read-only) or list."""
+    return x.double() if torch.is_tensor(x) else torch.tensor(np.asarray(x, dtype=np.float64))
+
+
 def _as_series(data) -> list[torch.Tensor]:
     """A 1-D series, a (B, T) tensor (NaN ends a row) or a list of 1-D series -> float64 series."""
     if isinstance(data, (list, tuple)) and data and not isinstance(data[0], (int, float)):
-        seqs = [torch.as_tensor(s, dtype=torch.float64).reshape(-1) for s in data]
+        seqs = [_f64(s).reshape(-1) for s in data]
     else:
-        t = torch.as_tensor(data, dtype=torch.float64)
+        t = _f64(data)
         if t.dim() == 1:
             seqs = [t]
         elif t.dim() == 2:
@@ -190,7 +196,7 @@ class LinearAR(SequenceModel):
 
         These are statsmodels' `fittedvalues` when x is the training series.
         """
-        x = torch.as_tensor(x, dtype=torch.float64, device=self.coef.device)
+        x = _f64(x).to(self.coef.device)
         single = x.dim() == 1
         x = x[None] if single else x
         mean = self._mean(self._windows(x)[:, self.tau:-1])  # (B, T-tau)
@@ -203,7 +209,7 @@ class LinearAR(SequenceModel):
 
     def _input(self, x) -> torch.Tensor:
         """Validated (B, T) input; float64 stays float64 (exact comparisons), others -> float32."""
-        t = torch.as_tensor(x)
+        t = x if torch.is_tensor(x) else _f64(x)
         if t.dtype == torch.float64 and t.dim() == 2:
             return t.to(self.coef.device)
         return self._check_input(t)
@@ -264,7 +270,8 @@ class LinearAR(SequenceModel):
     @torch.no_grad()
     def forecast(self, history, horizon: int, num_samples: int = 200,
                  quantiles=(0.05, 0.5, 0.95), seed: int | None = None) -> Forecast:
-        """Recursive h-step forecasts after `history` (T0,) or (B, T0), float64.
+        """Recursive h-step forecasts after `history` (T0,) or (B, T0), computed in float64 and
+        returned in the history's float dtype (float64 for numpy input).
 
         mean (B, H) and quantiles (B, H, Q) are exact: mean_h by feeding predictions back,
         quantile_q = mean_h + Φ⁻¹(q) sqrt(sigma2 Σ_{i<h} psi_i²). samples (S, B, H) are simulated
@@ -275,7 +282,8 @@ class LinearAR(SequenceModel):
         levels = tuple(float(q) for q in quantiles)
         if any(not 0.0 < q < 1.0 for q in levels):
             raise ConfigError(f"quantiles must lie in (0, 1), got {levels}")
-        h = torch.as_tensor(history, dtype=torch.float64, device=self.coef.device)
+        out_dtype = history.dtype if torch.is_tensor(history) and history.is_floating_point() else torch.float64
+        h = _f64(history).to(self.coef.device)
         single = h.dim() == 1
         h = h[None] if single else h
         if h.dim() != 2 or bool(torch.isnan(h).any()):
@@ -301,6 +309,7 @@ class LinearAR(SequenceModel):
             paths.append(x)
             lags = torch.cat([lags[:, 1:], x[:, None]], 1)
         samples = torch.stack(paths, 1).view(num_samples, B, horizon)  # (S, B, H)
+        mean, quant, samples = mean.to(out_dtype), quant.to(out_dtype), samples.to(out_dtype)
         if single:
             return Forecast(mean[0], quant[0], levels, samples[:, 0])
         return Forecast(mean, quant, levels, samples)

@@ -182,13 +182,15 @@ class MarkovLM(SequenceModel):
         everygrams), for data that is already padded with explicit tokens (nltk's <s>, </s>).
         An m-gram is counted when its last token is a real token.
         """
-        seqs = _as_sequences(data, self.V)
+        tokens, lengths = _as_flat(data, self.V)  # (L,), (S,)
         pad = self.k if pad_start else 0
-        lens = torch.tensor([len(s) + pad for s in seqs], dtype=torch.long)  # (S,)
-        flat = torch.cat([torch.cat([torch.full((pad,), self.bos, dtype=torch.long), s]) for s in seqs]) \
-            if seqs else torch.zeros(0, dtype=torch.long)  # (L,)
+        lens = lengths + pad  # (S,) padded lengths
+        # each sequence's tokens move right by pad for itself and every sequence before it
+        seq_id = torch.repeat_interleave(torch.arange(len(lengths)), lengths)  # (L,)
+        flat = torch.full((int(lens.sum()),), self.bos, dtype=torch.long)  # (L + S pad,)
+        flat[torch.arange(len(tokens)) + pad * (seq_id + 1)] = tokens
         # position of every element inside its padded sequence
-        pos = torch.arange(len(flat)) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)  # (L,)
+        pos = torch.arange(len(flat)) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)
         real = flat != self.bos  # (L,)
         key = flat.clone()  # (L,) key of the m-gram ending at each position, m = 1
         for m in range(1, self.k + 2):
@@ -360,24 +362,30 @@ class MarkovLM(SequenceModel):
         return [len(getattr(self, f"keys_{m}")) for m in range(1, self.k + 2)]
 
 
-def _as_sequences(data, V: int) -> list[torch.Tensor]:
-    """Training data -> list of 1-D LongTensors of ids in [0, V)."""
-    if isinstance(data, (list, tuple)) and data and not isinstance(data[0], int):
-        seqs = [torch.as_tensor(s).long().reshape(-1) for s in data]
+def _as_flat(data, V: int):
+    """Training data -> (all tokens concatenated (L,), sequence lengths (S,)), ids in [0, V)."""
+    if isinstance(data, (list, tuple)) and not data:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    if isinstance(data, (list, tuple)) and not isinstance(data[0], int):
+        seqs = [torch.as_tensor(s).reshape(-1) for s in data]
+        if any(s.is_floating_point() for s in seqs):
+            raise DataError("markov fit needs integer token ids, got floating-point values")
+        tokens = torch.cat(seqs).long()
+        lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     else:
         t = torch.as_tensor(data)
         if t.is_floating_point():
             raise DataError(f"markov fit needs integer token ids, got {t.dtype}")
         t = t.long()
         if t.dim() == 1:
-            seqs = [t]
+            tokens, lengths = t, torch.tensor([len(t)])
         elif t.dim() == 2:
             # a row ends at its first ignored (-100) entry
-            n = torch.where((t == IGNORE_INDEX).any(1), (t == IGNORE_INDEX).int().argmax(1), t.shape[1])
-            seqs = [row[:int(m)] for row, m in zip(t, n)]
+            ign = t == IGNORE_INDEX
+            lengths = torch.where(ign.any(1), ign.int().argmax(1), t.shape[1]).long()  # (S,)
+            tokens = t[torch.arange(t.shape[1]) < lengths[:, None]]  # row-major
         else:
             raise DataError(f"markov fit data must be 1-D or 2-D, got shape {tuple(t.shape)}")
-    for s in seqs:
-        if s.numel() and (int(s.min()) < 0 or int(s.max()) >= V):
-            raise DataError(f"training data holds token ids outside the vocabulary [0, {V})")
-    return seqs
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+        raise DataError(f"training data holds token ids outside the vocabulary [0, {V})")
+    return tokens, lengths

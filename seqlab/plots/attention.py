@@ -23,7 +23,8 @@ def plot_attention(weights: np.ndarray, tokens: Sequence[str], path: str | Path,
         raise ValueError(f"weights must be (layers, heads, T, T), got shape {weights.shape}")
     L, h, T, _ = weights.shape
     size = min(3.2, max(1.8, 0.18 * T))
-    fig, axes = plt.subplots(L, h, figsize=(size * h + 0.6, size * L + 0.6), squeeze=False)
+    fig, axes = plt.subplots(L, h, figsize=(size * h + 0.6, size * L + 0.9), squeeze=False,
+                             layout="constrained")
     labels = [t.replace("\n", "\\n").replace(" ", "␣") for t in tokens]
     show_labels = T <= 40
     for layer in range(L):
@@ -31,6 +32,10 @@ def plot_attention(weights: np.ndarray, tokens: Sequence[str], path: str | Path,
             ax = axes[layer, head]
             ax.imshow(weights[layer, head], vmin=0.0, vmax=1.0, cmap="viridis", aspect="equal")
             ax.set_title(f"layer {layer} head {head}", fontsize=8)
+            if head == 0:
+                ax.set_ylabel("query", fontsize=7)
+            if layer == L - 1:
+                ax.set_xlabel("key", fontsize=7)
             if show_labels:
                 ax.set_xticks(range(T), labels, fontsize=6, rotation=90)
                 ax.set_yticks(range(T), labels, fontsize=6)

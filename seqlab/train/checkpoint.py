@@ -16,7 +16,7 @@ Every write goes to a temporary file in the target's folder and is renamed over 
 unpickled: weights and tensors are safetensors, everything else JSON. Optimizer state dicts are
 flattened: each tensor becomes a safetensors entry and its place in the JSON tree holds
 {"__tensor__": key}; dicts with integer keys (torch's per-parameter state) are stored as
-{"__items__": [[key, value], ...]}.
+{"__items__": [[key, value], ...]}, tuples as {"__tuple__": [...]}.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> An
             return {k: flatten_state(v, tensors, f"{prefix}/{k}") for k, v in obj.items()}
         return {"__items__": [[k, flatten_state(v, tensors, f"{prefix}/{k}")] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
-        return [flatten_state(v, tensors, f"{prefix}/{i}") for i, v in enumerate(obj)]
+        items = [flatten_state(v, tensors, f"{prefix}/{i}") for i, v in enumerate(obj)]
+        return {"__tuple__": items} if isinstance(obj, tuple) else items
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(f"cannot store a {type(obj).__name__} in a trainer state")
@@ -124,6 +125,8 @@ def unflatten_state(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(tree, dict):
         if set(tree) == {"__tensor__"}:
             return tensors[tree["__tensor__"]]
+        if set(tree) == {"__tuple__"}:
+            return tuple(unflatten_state(v, tensors) for v in tree["__tuple__"])
         if set(tree) == {"__items__"}:
             return {k: unflatten_state(v, tensors) for k, v in tree["__items__"]}
         return {k: unflatten_state(v, tensors) for k, v in tree.items()}
@@ -239,9 +242,9 @@ def model_config_dict(model) -> dict:
 
 def config_record(run_config: RunConfig, model, data_kind: str, split=None, tokenizer=None) -> dict:
     """The config.json dict of a run."""
-    from seqlab import __version__
+    import seqlab
 
-    return {"format": FORMAT, "version": VERSION, "seqlab": __version__,
+    return {"format": FORMAT, "version": VERSION, "seqlab": getattr(seqlab, "__version__", None),
             "run": run_config.to_dict(),
             "model": {"name": run_config.model, "class": type(model).__name__,
                       "config": model_config_dict(model)},

@@ -1,0 +1,348 @@
+"""The training loop: one `Trainer` for every model family, writing a run folder as it goes.
+
+One optimiser step s (global batch of B windows, A = grad_accum micro-steps, W ranks):
+
+    lr_s   = warmup_cosine(s)                                      (schedule.py)
+    g      = Σ_{r,m} (n_{r,m} / N_s) ∇ l_{r,m}                      (tasks.py: l mean NLL, n its count)
+    g      = g · min(1, c / ||g||)                                  (clip by global norm c, if c > 0)
+    θ      = AdamW(θ, g, lr_s, weight decay λ on matrices only)
+
+Every `eval_interval` steps and at the end the validation loss is computed (chain rule, fixed
+windows), the best weights are kept, a checkpoint is written, and training stops early after
+`patience` evaluations without improvement. Models with no trainable parameters (Markov,
+closed-form linear AR) are fitted once with `model.fit(train)` instead.
+
+References: Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019 (AdamW);
+Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks", ICML 2013
+(gradient clipping by norm).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqlab.errors import CheckpointError, ConfigError
+from seqlab.train import checkpoint as ckpt
+from seqlab.train import distributed as dist_
+from seqlab.train.config import RunConfig, TrainConfig
+from seqlab.train.metrics import MetricsLog, Progress
+from seqlab.train.schedule import WarmupCosine
+from seqlab.train.tasks import metrics_from_sums
+
+__all__ = ["Trainer", "TrainResult", "make_optimizer", "seed_everything"]
+
+
+@dataclass
+class TrainResult:
+    """What a training run achieved; losses are mean NLL in nats per element."""
+
+    best_val_loss: float
+    best_step: int
+    final_val_loss: float
+    steps: int
+    seconds: float                 # wall clock of training, evaluations included, across resumes
+    tokens: int                    # training elements read (all ranks)
+    tokens_per_second: float       # tokens / seconds spent in optimiser steps
+    stop_reason: str               # steps | time_budget | early_stop | paused | fit
+    parameters: int
+    run_dir: str | None = None
+    history: list[dict] = field(default_factory=list, repr=False)
+
+    @property
+    def best_val_bits(self) -> float:
+        return self.best_val_loss / math.log(2)
+
+    def to_dict(self, history: bool = False) -> dict:
+        d = dataclasses.asdict(self)
+        if not history:
+            d.pop("history")
+        return d
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) RNGs."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+    """AdamW with weight decay on parameters of dim >= 2 (matrices, embeddings) only."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                             fused=device.type == "cuda")
+
+
+class Trainer:
+    """Train `model` on `task` with `config`; write checkpoints to `run_dir` (None: memory only).
+
+    model_name: registry name (decides default gradient clipping and is recorded).
+    run_config, tokenizer, split, data_kind: when given, each checkpoint also makes `run_dir` a
+        loadable run (config.json, tokenizer.json).
+    stage: write into a hidden temporary sibling of `run_dir` and rename it to `run_dir` once the
+        first checkpoint is complete, so `run_dir` is never a half-written run.
+    resume: continue from `run_dir`'s trainer_state.safetensors.
+    """
+
+    def __init__(self, model, task, config: TrainConfig, run_dir=None, model_name: str | None = None,
+                 run_config: RunConfig | None = None, tokenizer=None, split=None,
+                 data_kind: str = "text", progress: bool | None = False, resume: bool = False,
+                 stage: bool = False, dist: dist_.DistInfo | None = None):
+        self.config, self.task, self.model_name = config, task, model_name
+        self.run_config, self.tokenizer, self.split, self.data_kind = run_config, tokenizer, split, data_kind
+        self.dist = dist or dist_.DistInfo()
+        self.device = dist_.device_for(self.dist, config.device)
+        self.model = model.to(self.device)  # the raw module: saved, evaluated
+        self.final_dir = None if run_dir is None else Path(run_dir)
+        self.run_dir = self.final_dir
+        self._staged = False
+        if stage and self.final_dir is not None and self.dist.is_main and not resume:
+            self.final_dir.parent.mkdir(parents=True, exist_ok=True)
+            self.run_dir = Path(tempfile.mkdtemp(prefix=f".{self.final_dir.name}.tmp-",
+                                                 dir=self.final_dir.parent))
+            self._staged = True
+        self.metrics = MetricsLog(self.run_dir if self.dist.is_main else None)
+        self.progress_enabled = progress if self.dist.is_main else False
+        self.trainable = any(p.requires_grad for p in self.model.parameters())
+        self.clip = config.clip_for(model_name)
+        self.step, self.tokens, self.elapsed, self.step_time = 0, 0, 0.0, 0.0
+        self.best_val, self.best_step, self.last_val, self.bad_evals = math.inf, -1, math.nan, 0
+        self.optimizer = make_optimizer(self.model, config, self.device) if self.trainable else None
+        self.schedule = None if self.optimizer is None else WarmupCosine(
+            self.optimizer, config.lr, config.final_lr, config.warmup_steps, config.steps)
+        if resume:
+            self._load_state()
+        self.forward = dist_.wrap_model(self.model, self.dist, self.device) if self.trainable else self.model
+        if config.compile and self.trainable:
+            self.forward = torch.compile(self.forward)
+        use_bf16 = (config.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 \
+            else contextlib.nullcontext
+
+    # ------------------------------------------------------------------ public
+    def fit(self, stop_at: int | None = None) -> TrainResult:
+        """Train until `config.steps`, the time budget or early stopping (or pause at `stop_at`)."""
+        try:
+            if not self.trainable:
+                reason = self._fit_closed_form()
+            else:
+                reason = self._loop(stop_at)
+            result = self._result(reason)
+            if self.dist.is_main and self.run_dir is not None:
+                self._finish(result)
+            return result
+        except BaseException:
+            self._discard_stage()
+            raise
+
+    def evaluate(self) -> float:
+        """Validation loss (nats per element) of the current weights, identical on every rank."""
+        if not self.task.has_validation:
+            return math.nan
+        was = self.model.training
+        self.model.eval()
+        try:
+            nll, count = self.task.eval_sums(self.model, self.device, self.dist.rank, self.dist.world_size)
+        finally:
+            self.model.train(was)
+        nll, count = dist_.all_reduce_sum([nll, count], self.dist, self.device)
+        return metrics_from_sums(nll, count)["loss_nats"]
+
+    # ------------------------------------------------------------------ the loop
+    def _loop(self, stop_at: int | None) -> str:
+        cfg, world = self.config, self.dist.world_size
+        micro = cfg.micro_batch(world)
+        lo = self.dist.rank * cfg.batch_size // world
+        bar = Progress(cfg.steps, self.step, self.progress_enabled)
+        start, window_loss, window_steps, window_tokens, window_time = time.perf_counter(), 0.0, 0, 0, 0.0
+        elapsed0, reason, evaluated_at = self.elapsed, "steps", -1
+        self.model.train()
+        try:
+            while True:
+                now = elapsed0 + time.perf_counter() - start
+                if cfg.time_budget is not None:
+                    now = dist_.all_reduce_max(now, self.dist, self.device)
+                if self.step >= cfg.steps:
+                    break
+                if stop_at is not None and self.step >= stop_at:
+                    reason = "paused"
+                    break
+                if cfg.time_budget is not None and now >= cfg.time_budget:
+                    reason = "time_budget"
+                    break
+                lr = self.schedule.set(self.step, now / cfg.time_budget if cfg.time_budget else 0.0)
+                t_step = time.perf_counter()
+                idx = self.task.global_batch(cfg.seed, self.step, cfg.batch_size)  # (B,)
+                loss = self._train_step(idx, idx[lo:lo + micro * cfg.grad_accum], micro)
+                self.step_time += time.perf_counter() - t_step
+                window_time += time.perf_counter() - t_step
+                self.step += 1
+                n_tok = self.task.tokens(idx)
+                self.tokens += n_tok
+                window_loss, window_steps, window_tokens = window_loss + loss, window_steps + 1, window_tokens + n_tok
+                self.elapsed = elapsed0 + time.perf_counter() - start
+                if self.step % cfg.log_interval == 0 or self.step == cfg.steps:
+                    train_loss = dist_.all_reduce_sum([float(window_loss)], self.dist, self.device)[0] / window_steps
+                    tps = window_tokens / max(window_time, 1e-9)
+                    self.metrics.append(step=self.step, elapsed_s=round(self.elapsed, 3), tokens=self.tokens,
+                                        lr=lr, train_loss=train_loss, tokens_per_s=round(tps, 1))
+                    bar.update(window_steps, loss=train_loss, lr=lr, tok_s=f"{tps:,.0f}")
+                    window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
+                if self.step % cfg.eval_interval == 0:
+                    evaluated_at = self.step
+                    if self._eval_and_checkpoint(now):
+                        reason = "early_stop"
+                        break
+            bar.update(window_steps)
+        finally:
+            bar.close()
+        self.elapsed = elapsed0 + time.perf_counter() - start
+        if reason == "paused":
+            self._checkpoint(improved=False)
+        elif evaluated_at != self.step:
+            self._eval_and_checkpoint(self.elapsed)
+        return reason
+
+    def _train_step(self, idx: torch.Tensor, mine: torch.Tensor, micro: int) -> torch.Tensor:
+        """One optimiser step on this rank's windows `mine`; returns its share of the global mean loss."""
+        cfg, world = self.config, self.dist.world_size
+        n_total = max(self.task.count(idx), 1)
+        total = torch.zeros((), device=self.device)
+        for m in range(cfg.grad_accum):
+            part = mine[m * micro:(m + 1) * micro]
+            inputs = self.task.inputs(part, self.device)
+            weight = self.task.count(part) / n_total
+            sync = m == cfg.grad_accum - 1 or not self.dist.enabled
+            with (contextlib.nullcontext() if sync else self.forward.no_sync()):
+                with self.autocast():
+                    _, loss = self.forward(**inputs)
+                # Σ_m (n_m / N) l_m; DDP averages over ranks, so scale by world to get the sum
+                (loss * (weight * world)).backward()
+            total += loss.detach().float() * weight
+        if self.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total  # a tensor: reading it (a device sync) waits for the next log line
+
+    def _eval_and_checkpoint(self, now: float) -> bool:
+        """Evaluate, log, checkpoint; True when early stopping triggers."""
+        val = self.evaluate()
+        self.last_val = val
+        improved = math.isfinite(val) and val < self.best_val - self.config.min_delta
+        if improved:
+            self.best_val, self.best_step, self.bad_evals = val, self.step, 0
+        elif math.isfinite(val):
+            self.bad_evals += 1
+        self.metrics.append(step=self.step, elapsed_s=round(self.elapsed, 3), tokens=self.tokens,
+                            val_loss=val)
+        self._checkpoint(improved or not self.task.has_validation)
+        return bool(self.config.patience) and self.bad_evals >= self.config.patience
+
+    def _fit_closed_form(self) -> str:
+        """Count-based / closed-form models: one fit on the training data, then evaluate and save."""
+        start = time.perf_counter()
+        fit_data = self.task.train
+        self.model.fit(fit_data)
+        self.model.to(self.device)
+        self.elapsed = self.step_time = time.perf_counter() - start
+        self.tokens = int(fit_data[0].numel() if isinstance(fit_data, tuple) else fit_data.numel())
+        self._eval_and_checkpoint(self.elapsed)
+        return "fit"
+
+    # ------------------------------------------------------------------ state and files
+    def _state(self) -> dict:
+        return {"step": self.step, "tokens": self.tokens, "elapsed": self.elapsed,
+                "step_time": self.step_time, "best_val": self.best_val, "best_step": self.best_step,
+                "last_val": self.last_val, "bad_evals": self.bad_evals,
+                "schedule": None if self.schedule is None else self.schedule.state_dict(),
+                "model_name": self.model_name, "world_size": self.dist.world_size}
+
+    def _checkpoint(self, improved: bool) -> None:
+        """Write trainer state, last (and best) weights, and the run description; rank 0 only."""
+        if not self.dist.is_main or self.run_dir is None:
+            return
+        d = self.run_dir
+        if self.run_config is not None:
+            if self.tokenizer is not None and not (d / "tokenizer.json").exists():
+                self.tokenizer.save(d / "tokenizer.json")
+            ckpt.atomic_write_json(d / "config.json", ckpt.config_record(
+                self.run_config, self.model, self.data_kind, self.split, self.tokenizer))
+        ckpt.save_trainer_state(d / "trainer_state.safetensors", self.model, self.optimizer, self._state())
+        ckpt.save_weights(self.model, d / "model.safetensors")
+        if improved:
+            ckpt.save_weights(self.model, d / "best" / "model.safetensors")
+            ckpt.atomic_write_json(d / "best" / "info.json", {"step": self.step, "val_loss": self.best_val})
+        self._publish()
+
+    def _publish(self) -> None:
+        """Move a staged run folder to its final name (once its first checkpoint is complete)."""
+        if not self._staged:
+            return
+        target = self.final_dir
+        if target.exists():
+            if any(target.iterdir()):
+                raise ConfigError(f"output folder already exists and is not empty: {target}")
+            target.rmdir()
+        os.replace(self.run_dir, target)
+        self.run_dir, self._staged = target, False
+        self.metrics.move(target)
+
+    def _discard_stage(self) -> None:
+        if self._staged and self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self._staged = False
+
+    def _load_state(self) -> None:
+        if self.run_dir is None:
+            raise CheckpointError("resume needs a run folder")
+        loaded = ckpt.load_trainer_state(self.run_dir / "trainer_state.safetensors")
+        s = loaded["state"]
+        try:
+            self.model.load_state_dict(loaded["model"], strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"trainer state does not fit the model: {str(e).splitlines()[0]}") from None
+        if self.optimizer is not None and loaded["optim"] is not None:
+            self.optimizer.load_state_dict(loaded["optim"])
+        self.step, self.tokens, self.elapsed = int(s["step"]), int(s["tokens"]), float(s["elapsed"])
+        self.step_time = float(s.get("step_time", self.elapsed))
+        self.best_val, self.best_step = float(s["best_val"]), int(s["best_step"])
+        self.last_val, self.bad_evals = float(s["last_val"]), int(s["bad_evals"])
+        pass  # MUT
+        if self.dist.is_main:
+            self.metrics.truncate(self.step)
+
+    def _result(self, reason: str) -> TrainResult:
+        params = sum(p.numel() for p in self.model.parameters())
+        return TrainResult(
+            best_val_loss=self.best_val if math.isfinite(self.best_val) else math.nan,
+            best_step=self.best_step, final_val_loss=self.last_val, steps=self.step,
+            seconds=self.elapsed, tokens=self.tokens,
+            tokens_per_second=self.tokens / self.step_time if self.step_time > 0 else 0.0,
+            stop_reason=reason, parameters=params,
+            run_dir=None if self.run_dir is None else str(self.final_dir or self.run_dir),
+            history=list(self.metrics.rows))
+
+    def _finish(self, result: TrainResult) -> None:
+        from seqlab.plots.training import plot_loss_curve
+
+        self._publish()
+        title = f"{self.model_name or type(self.model).__name__}: loss"
+        plot_loss_curve(self.metrics.rows, self.run_dir / "loss_curve.png", title=title)
+        ckpt.atomic_write_json(self.run_dir / "result.json", result.to_dict())
