@@ -11,8 +11,9 @@ R regression rows.
 
 Fit: ordinary least squares of x_t on (1, x_{t-1}, ..., x_{t-tau}) over t = tau..T-1 (float64,
 `torch.linalg.lstsq`); sigma2 = SSR / nobs with nobs = T - tau (statsmodels' definition, the
-maximum-likelihood variance). log_prob is the *conditional* log-likelihood given the first tau
-values, Σ_{t>=tau} log N(x_t; mean_t, sigma2), which equals statsmodels' `llf` on the training series.
+maximum-likelihood variance), floored at SIGMA2_MIN = 1e-12 for a perfectly fitted series.
+log_prob is the *conditional* log-likelihood given the first tau values,
+Σ_{t>=tau} log N(x_t; mean_t, sigma2), which equals statsmodels' `llf` on the training series.
 Positions t < tau have an incomplete lag window; where a prediction is still needed there
 (`conditionals`, generation from a short prompt) the missing lags are the training mean y_mean.
 
@@ -36,18 +37,20 @@ from seqlab.models.decoding import Forecast
 __all__ = ["LinearAR", "LinearARConfig"]
 
 TRENDS = ("c", "n")
+SIGMA2_MIN = 1e-12
 
 
 @dataclasses.dataclass
 class LinearARConfig:
-    """tau: number of lags (>= 1); trend: "c" (intercept c, statsmodels' default) or "n" (c = 0)."""
+    """tau: number of lags (>= 0; 0 is white noise around c); trend: "c" (intercept c,
+    statsmodels' default) or "n" (c = 0)."""
 
     tau: int = 2
     trend: str = "c"
 
     def __post_init__(self):
-        if not isinstance(self.tau, int) or self.tau < 1:
-            raise ConfigError(f"ar tau (number of lags) must be an integer >= 1, got {self.tau!r}")
+        if not isinstance(self.tau, int) or self.tau < 0:
+            raise ConfigError(f"ar tau (number of lags) must be an integer >= 0, got {self.tau!r}")
         if self.trend not in TRENDS:
             raise ConfigError(f"ar trend must be one of {', '.join(TRENDS)}, got {self.trend!r}")
 
@@ -92,8 +95,15 @@ def _design(seqs: list[torch.Tensor], tau: int, hold_back: int, const: bool):
     return torch.cat(xs), torch.cat(ys)
 
 
+def _shift(lags: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Append x (B,) to the lag window (B, tau) and drop the oldest value (also for tau = 0)."""
+    return torch.cat([lags, x[:, None].to(lags.dtype)], 1)[:, 1:]
+
+
 def _ols(X: torch.Tensor, y: torch.Tensor):
     """Least squares beta (P,), SSR, nobs (float64)."""
+    if X.shape[1] == 0:  # no regressors (tau = 0, trend "n")
+        return X.new_zeros(0), float(y @ y), len(y)
     beta = torch.linalg.lstsq(X, y[:, None], driver="gelsd").solution[:, 0]  # (P,)
     resid = y - X @ beta  # (R,)
     return beta, float(resid @ resid), len(y)
@@ -136,7 +146,8 @@ class LinearAR(SequenceModel):
         coef = beta if const else torch.cat([torch.zeros(1, dtype=torch.float64), beta])
         dev = self.coef.device
         self.coef.copy_(coef.to(dev))
-        self.sigma2.fill_(ssr / nobs)  # sigma2 = SSR / nobs
+        # sigma2 = SSR / nobs, floored so a perfectly fitted series keeps finite log-densities
+        self.sigma2.fill_(max(ssr / nobs, SIGMA2_MIN))
         self.y_mean.fill_(float(torch.cat(seqs).mean()))
         self.nobs.fill_(nobs)
         return self
@@ -150,17 +161,13 @@ class LinearAR(SequenceModel):
         """
         if not isinstance(max_lag, int) or max_lag < 1:
             raise ConfigError(f"max_lag must be an integer >= 1, got {max_lag!r}")
-        LinearARConfig(tau=max_lag, trend=trend)
+        LinearARConfig(tau=max_lag, trend=trend)  # validates trend
         seqs = _as_series(y)
         const = trend == "c"
         X, target = _design(seqs, max_lag, max_lag, const=True)  # (R, 1 + max_lag)
         out = {}
         for p in range(max_lag + 1):
-            cols = X[:, (0 if const else 1):1 + p]
-            if cols.shape[1] == 0:
-                ssr, nobs = float(target @ target), len(target)
-            else:
-                _, ssr, nobs = _ols(cols, target)
+            _, ssr, nobs = _ols(X[:, (0 if const else 1):1 + p], target)
             llf = -nobs / 2 * (math.log(2 * math.pi * ssr / nobs) + 1)
             k = p + 1
             out[p] = {"aic": -2 * llf + 2 * k, "bic": -2 * llf + math.log(nobs) * k}
@@ -256,16 +263,20 @@ class LinearAR(SequenceModel):
     def step(self, x_t, state):
         """Read x_t (B,) (None: start, nothing to shift) -> ((mean, log_std) (B, 2), state (B, tau))."""
         if x_t is not None:
-            state = torch.cat([state[:, 1:], x_t.double().view(-1, 1)], 1)  # (B, tau)
+            state = _shift(state, x_t.double().view(-1))  # (B, tau)
         return self._params(self._mean(state)), state
 
     # ---------------------------------------------------------------- forecasting
     def psi(self, horizon: int) -> torch.Tensor:
         """MA(inf) weights psi_0..psi_{H-1}: psi_0 = 1, psi_i = Σ_{j=1..min(i,tau)} phi_j psi_{i-j}."""
-        psi = [torch.ones((), dtype=torch.float64)]
+        phi = self.phi.cpu()
+        psi = torch.zeros(horizon, dtype=torch.float64)
+        psi[0] = 1.0
         for i in range(1, horizon):
-            psi.append(sum(self.phi[j - 1] * psi[i - j] for j in range(1, min(i, self.tau) + 1)))
-        return torch.stack(psi).to(self.coef.device)  # (H,)
+            n = min(i, self.tau)
+            # psi_i = Σ_{j=1..n} phi_j psi_{i-j}
+            psi[i] = (phi[:n] * psi[i - n:i].flip(0)).sum()
+        return psi.to(self.coef.device)  # (H,)
 
     @torch.no_grad()
     def forecast(self, history, horizon: int, num_samples: int = 200,
@@ -294,7 +305,7 @@ class LinearAR(SequenceModel):
         for _ in range(horizon):
             m = self._mean(lags)  # (B,)
             means.append(m)
-            lags = torch.cat([lags[:, 1:], m[:, None]], 1)
+            lags = _shift(lags, m)
         mean = torch.stack(means, 1)  # (B, H)
         std = (self.sigma2 * self.psi(horizon).pow(2).cumsum(0)).sqrt()  # (H,)
         z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(levels, dtype=torch.float64))  # (Q,)
@@ -307,7 +318,7 @@ class LinearAR(SequenceModel):
         for t in range(horizon):
             x = self._mean(lags) + self.sigma2.sqrt() * eps[:, t]  # (S*B,)
             paths.append(x)
-            lags = torch.cat([lags[:, 1:], x[:, None]], 1)
+            lags = _shift(lags, x)
         samples = torch.stack(paths, 1).view(num_samples, B, horizon)  # (S, B, H)
         mean, quant, samples = mean.to(out_dtype), quant.to(out_dtype), samples.to(out_dtype)
         if single:

@@ -201,8 +201,8 @@ class MarkovLM(SequenceModel):
                 key = key + prev * self.base ** (m - 1)
             ok = real & (pos >= m - 1)
             keys, counts = torch.unique(key[ok], return_counts=True)  # sorted
-            setattr(self, f"keys_{m}", keys)
-            setattr(self, f"counts_{m}", counts)
+            setattr(self, f"keys_{m}", keys.to(self.device))
+            setattr(self, f"counts_{m}", counts.to(self.device))
         self._build_tables()
         return self
 
@@ -216,13 +216,10 @@ class MarkovLM(SequenceModel):
             for m in range(1, self.k + 1):  # every order below the top one
                 self._levels[m - 1].set_continuations(self._levels[m].keys, self.base)
         # the order-0 distribution P(w | ())
+        lvl = self._levels[0]
         uni = torch.zeros(self.V, dtype=torch.float64)
-        if self.config.smoothing == "kneser-ney":
-            lvl = self._levels[0]
-            uni[lvl.words] = lvl.cont
-        else:
-            lvl = self._levels[0]
-            uni[lvl.words] = lvl.counts
+        # kneser-ney: N1+(. w) / N1+(. .); the others: C(w) / N
+        uni[lvl.words] = lvl.cont if self.config.smoothing == "kneser-ney" else lvl.counts
         total = uni.sum()
         self._unigram = uni / total if total > 0 else torch.full((self.V,), 1.0 / self.V, dtype=torch.float64)
 

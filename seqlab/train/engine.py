@@ -324,7 +324,7 @@ class Trainer:
         self.step_time = float(s.get("step_time", self.elapsed))
         self.best_val, self.best_step = float(s["best_val"]), int(s["best_step"])
         self.last_val, self.bad_evals = float(s["last_val"]), int(s["bad_evals"])
-        pass  # MUT
+        ckpt.set_rng_state(*loaded["rng"])
         if self.dist.is_main:
             self.metrics.truncate(self.step)
 

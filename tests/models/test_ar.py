@@ -37,7 +37,7 @@ def sunspots():
 SERIES = {"ar3": lambda: ar_series([0.5, -0.2, 0.15]), "sunspots": sunspots}
 
 
-@pytest.mark.parametrize("tau", [1, 3, 8])
+@pytest.mark.parametrize("tau", [0, 1, 3, 8])
 @pytest.mark.parametrize("series", list(SERIES))
 def test_equals_statsmodels_autoreg(series, tau):
     y = SERIES[series]()
@@ -166,7 +166,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_errors():
     with pytest.raises(ConfigError, match="tau"):
-        LinearAR.from_config(tau=0)
+        LinearAR.from_config(tau=-1)
     with pytest.raises(ConfigError, match="trend"):
         LinearAR.from_config(trend="ct")
     with pytest.raises(DataError, match="longer than 3"):

@@ -163,3 +163,33 @@ def test_count_based_model_is_fitted_without_an_optimizer(tmp_path):
     back = registry.build_model("markov", vocab_size=V, order=2)
     load_weights(back, tmp_path / "m" / "model.safetensors")
     torch.testing.assert_close(back.log_prob(windows), model.log_prob(windows))
+
+
+def test_compile_option_wraps_the_forward_in_torch_compile(monkeypatch):
+    compiled = []
+
+    def fake_compile(module, **kw):
+        compiled.append(module)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    model = BigramLM()
+    trainer = Trainer(model, TASK, _cfg(compile=True, steps=2))
+    assert compiled == [model] and trainer.forward is model
+    assert trainer.fit().steps == 2
+    assert Trainer(BigramLM(), TASK, _cfg(steps=1)).forward is not None and len(compiled) == 1
+
+
+def test_progress_bar_shows_loss_lr_and_throughput(capsys):
+    Trainer(BigramLM(), TASK, _cfg(steps=4), progress=True).fit()
+    err = capsys.readouterr().err
+    assert "loss=" in err and "lr=" in err and "tok_s=" in err and "4/4" in err
+    Trainer(BigramLM(), TASK, _cfg(steps=4), progress=False).fit()
+    assert capsys.readouterr().err == ""
+
+
+def test_cpu_runs_use_fp32_without_autocast():
+    trainer = Trainer(BigramLM(), TASK, _cfg(amp=True))
+    with trainer.autocast():
+        assert not torch.is_autocast_enabled()
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32

@@ -1,0 +1,109 @@
+"""`seqlab seq2seq` and `seqlab probe` end to end on tiny settings, plus bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from seqlab.cli.probe_models import ProbeTagger, gradient_by_distance, make_probe
+from tests.cli.conftest import assert_one_line_error, png_size
+
+
+@pytest.mark.parametrize("model", ["rnn-attention", "transformer"])
+def test_seq2seq_reports_greedy_and_beam(tmp_path, seqlab, model):
+    out = tmp_path / "s2s"
+    result = seqlab("seq2seq", "--task", "copy", "--model", model, "--n", "60", "--steps", "2",
+                    "--hidden-size", "16", "--batch-size", "8", "--beams", "2", "--out", out)
+    assert result.code == 0, result
+    record = json.loads((out / "results.json").read_text())
+    assert record["test_pairs"] == 6 and record["train_pairs"] == 48
+    assert set(record["exact_match"]) == {"greedy", "beam search"}
+    assert all(0.0 <= v <= 1.0 for v in record["exact_match"].values())
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["decoding"] for r in rows] == ["greedy", "beam search"]
+    assert (out / "run" / "config.json").is_file()
+    assert "| decoding" in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--task", "pydoc"], ["pairs task"]),
+    (["--task", "tsv:/nonexistent.tsv"], ["/nonexistent.tsv"]),
+    (["--model", "lstm"], ["--model", "'lstm'"]),
+    (["--steps", "many"], ["--steps", "'many'"]),
+])
+def test_seq2seq_bad_input(tmp_path, seqlab, argv, fragments):
+    result = seqlab("seq2seq", "--steps", "1", "--n", "40", "--out", tmp_path / "s2s", *argv)
+    assert_one_line_error(result, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_probe_copy_writes_table_and_figures(tmp_path, seqlab):
+    out = tmp_path / "probe"
+    result = seqlab("probe", "--task", "copy", "--lengths", "6,3", "--models", "rnn,transformer",
+                    "--steps", "3", "--hidden-size", "8", "--n-train", "32", "--n-test", "16", "--out", out)
+    assert result.code == 0, result
+    rows = list(csv.DictReader((out / "scores.csv").open()))
+    assert [int(r["T"]) for r in rows] == [3, 6]
+    for r in rows:
+        T = int(r["T"])
+        assert float(r["baseline"]) == pytest.approx(10 * math.log(8) / (T + 20), rel=1e-6)
+        assert 0 < float(r["rnn"]) < 2 * math.log(10) and 0 < float(r["transformer"]) < 2 * math.log(10)
+    record = json.loads((out / "probe.json").read_text())
+    assert len(record["grad_norms"]["rnn"]) == 6 + 20  # one norm per input position at the largest T
+    for name in ("scores.png", "gradients.png"):
+        w, h = png_size(out / name)
+        assert w > 300 and h > 200
+
+
+def test_probe_adding_baseline(tmp_path, seqlab):
+    out = tmp_path / "probe"
+    result = seqlab("probe", "--task", "adding", "--lengths", "4", "--models", "gru", "--steps", "2",
+                    "--hidden-size", "8", "--n-train", "16", "--n-test", "8", "--out", out)
+    assert result.code == 0, result
+    row = next(csv.DictReader((out / "scores.csv").open()))
+    assert float(row["baseline"]) == pytest.approx(1 / 6)
+
+
+def test_gradient_by_distance_matches_autograd_on_embeddings():
+    """The distance-indexed norms are ||dL_last/de_t|| of the last output, flipped in t."""
+    torch.manual_seed(0)
+    model = ProbeTagger("gru", "copy", hidden_size=8)
+    data = make_probe("copy", 4, 5, seed=0)
+    norms = gradient_by_distance(model, data, batch=5)
+    e = model.embed_inputs(data.x).detach().requires_grad_(True)
+    logits = model.forward_embedded(e)
+    loss = torch.nn.functional.cross_entropy(logits[:, -1], data.y[:, -1])
+    loss.backward()
+    expected = e.grad.norm(dim=-1).mean(0)  # (T,)
+    torch.testing.assert_close(norms, expected.flip(0))
+    # causality: the last output cannot depend on nothing after it, and depends on the last input
+    assert norms[0] > 0
+
+
+def test_probe_models_are_causal():
+    """Changing inputs after position t never changes outputs at or before t."""
+    torch.manual_seed(0)
+    for kind in ("rnn", "lstm", "gru", "transformer"):
+        model = ProbeTagger(kind, "copy", hidden_size=8).eval()
+        x = torch.randint(0, 10, (2, 12))
+        y = x.clone()
+        y[:, 7:] = (y[:, 7:] + 1) % 10
+        with torch.no_grad():
+            a, _ = model(x)
+            b, _ = model(y)
+        torch.testing.assert_close(a[:, :7], b[:, :7], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--task", "parity"], ["--task", "'parity'"]),
+    (["--lengths", "10,x"], ["--lengths"]),
+    (["--models", "rnn,hmm"], ["unknown probe model 'hmm'"]),
+])
+def test_probe_bad_input(tmp_path, seqlab, argv, fragments):
+    result = seqlab("probe", "--steps", "1", "--out", tmp_path / "p", *argv)
+    assert_one_line_error(result, *fragments)
+    assert list(tmp_path.iterdir()) == []
