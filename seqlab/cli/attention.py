@@ -34,7 +34,7 @@ def add_parser(subparsers, argv):
     p.add_argument("--text", required=True, help="text to run the model on (at most block_size tokens)")
     p.add_argument("--out", type=Path, default=None, metavar="PNG",
                    help="output image (default: DIR/attention.png)")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
     return p
 
 

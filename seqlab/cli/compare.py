@@ -67,16 +67,18 @@ def add_parser(subparsers, argv):
                    help="model sizes: small (default, learns in ~35 s on 2 cores) or tiny (smoke tests)")
     p.add_argument("--block-size", type=parse_positive_int, default=None, metavar="T",
                    help="training window and evaluation window length (default: per --size)")
+    p.add_argument("--batch-size", type=parse_positive_int, default=None, metavar="B",
+                   help="training windows per step for every neural family (default: per family)")
     p.add_argument("--val-tokens", type=parse_positive_int, default=32768, metavar="N",
                    help="size of the fixed validation slice every family is scored on (default: 32768)")
-    p.add_argument("--max-order", type=parse_positive_int, default=6, metavar="K",
-                   help="Markov tries orders 1..K on validation within its budget (default: 6)")
+    p.add_argument("--max-order", type=parse_positive_int, default=8, metavar="K",
+                   help="Markov tries orders 1..K on validation within its budget (default: 8)")
     p.add_argument("--sample-tokens", type=parse_int, default=80, metavar="N",
                    help="length of each family's generated sample (default: 80)")
     p.add_argument("--seed", type=parse_int, default=0, help="seed for every family (default: 0)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
     return p
 
 
@@ -98,7 +100,7 @@ def leaderboard_rows(results) -> list[list]:
     rows = []
     for rank, r in enumerate(ranked, 1):
         rows.append([rank, r.name + (f" (k={r.detail})" if r.detail else ""), r.bits_per_token,
-                     r.loss_nats, r.perplexity, r.parameters, round(r.train_seconds, 1),
+                     r.loss_nats, r.perplexity, r.parameters, r.train_seconds,
                      int(round(r.tokens_per_second)), r.steps, r.sample])
     return rows
 
@@ -147,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     t_start = time.perf_counter()
     data = fam.prepare_data(args.data, args.tokenizer, args.val_tokens, args.size, args.block_size)
-    print(f"seqlab compare: {args.data} ({len(data.text):,} characters), {args.tokenizer} tokenizer "
+    print(f"seqlab compare: {args.data} ({data.text_length:,} characters), {args.tokenizer} tokenizer "
           f"V={data.vocab_size}, train {len(data.train_ids):,} / val slice {data.eval_windows.numel():,} "
           f"tokens; {len(models)} families x {args.budget:g} s", file=sys.stderr)
     results = []
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
             result = fam.train_family(name, data, budget=args.budget, size=args.size,
                                       seed=args.seed, max_order=args.max_order,
                                       sample_tokens=args.sample_tokens, run_dir=tmp / name,
-                                      progress=progress)
+                                      progress=progress, batch_size=args.batch_size)
             print(f"    {result.bits_per_token:.3f} bits/token after {result.train_seconds:.1f} s "
                   f"({result.steps} steps)", file=sys.stderr, flush=True)
             results.append(result)

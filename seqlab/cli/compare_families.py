@@ -30,29 +30,36 @@ import torch
 from seqlab.errors import ConfigError, DataError
 
 # Model sizes per family; field names are those of each family's config dataclass.
+# The Transformer uses learned positions: with sinusoidal ones (amplitude 1) added to token
+# embeddings initialised at std 0.02 it stayed at the unigram loss (3.26 nats) for 150 steps on
+# pydoc, while learned positions reached 2.60 (see docs/cli.md).
 SIZES = {
     "small": {
         "neural-ar": {"tau": 8, "embed_dim": 32, "hidden_size": 384, "num_layers": 2},
         "rnn": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
         "lstm": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
         "gru": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
-        "transformer": {"d_model": 128, "n_layer": 4, "n_head": 4, "block_size": 128},
+        "transformer": {"d_model": 128, "n_layer": 2, "n_head": 4, "block_size": 128,
+                        "positions": "learned"},
     },
     "tiny": {
         "neural-ar": {"tau": 3, "embed_dim": 8, "hidden_size": 16, "num_layers": 1},
         "rnn": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
         "lstm": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
         "gru": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
-        "transformer": {"d_model": 16, "n_layer": 1, "n_head": 2, "block_size": 32},
+        "transformer": {"d_model": 16, "n_layer": 1, "n_head": 2, "block_size": 32, "positions": "learned"},
     },
 }
 # (block_size, batch_size, learning rate) for the neural families
 TRAINING = {"small": (128, 32, 3e-3), "tiny": (32, 8, 3e-3)}
+# per-family exceptions: a Transformer step costs more per token, so it takes smaller batches
+# (more, cheaper steps in the same time) and a gentler peak learning rate
+FAMILY_TRAINING = {"small": {"transformer": {"batch_size": 16, "lr": 2e-3}}, "tiny": {}}
 
 
 @dataclasses.dataclass
 class CompareData:
-    text: str
+    text_length: int         # characters of the corpus
     tokenizer: object
     split: object            # seqlab.data Split record (fractions, boundaries)
     train_ids: torch.Tensor  # (N_train,) long
@@ -84,17 +91,20 @@ class FamilyResult:
 
 def prepare_data(spec: str, tokenizer_kind: str, val_tokens: int, size: str,
                  block_size: int | None) -> CompareData:
-    """Load text, fit the tokenizer, split 90/5/5 and cut the fixed validation windows."""
-    from seqlab.data import build_tokenizer, data_kind, load_text, split
+    """Load, split 90/5/5 and encode exactly as `seqlab train` does; cut the validation windows.
+
+    seqlab.train.run.prepare_data splits the raw text, fits the tokenizer on the training part
+    only (unseen characters of val/test map to unk) and records the split, so each family's run
+    folder evaluates with `seqlab eval` on the same parts.
+    """
+    from seqlab.data import data_kind
+    from seqlab.train.run import prepare_data as prepare_run_data
 
     if data_kind(spec) != "text":
         raise DataError(f"compare needs a text data spec, got {spec!r} ({data_kind(spec)})")
-    text = load_text(spec)
+    prepared = prepare_run_data(spec, tokenizer_kind)
     T = block_size or TRAINING[size][0]
-    tokenizer = build_tokenizer(tokenizer_kind, text)
-    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)  # (N,)
-    parts = split(ids)
-    train_ids, val_ids = parts.train, parts.val
+    train_ids, val_ids = prepared.parts["train"], prepared.parts["val"]
     if len(train_ids) < 4 * T:
         raise DataError(f"data {spec!r} is too short: {len(train_ids)} training tokens for windows of {T}")
     n = min(val_tokens, len(val_ids)) // T * T
@@ -102,7 +112,9 @@ def prepare_data(spec: str, tokenizer_kind: str, val_tokens: int, size: str,
         raise DataError(f"data {spec!r}: validation part ({len(val_ids)} tokens) is shorter than "
                         f"one window of {T}; use a longer corpus or --block-size")
     windows = val_ids[:n].view(-1, T)  # (W, T)
-    return CompareData(text, tokenizer, parts, train_ids, val_ids, windows, T, spec, tokenizer_kind)
+    text_length = prepared.split.length
+    return CompareData(text_length, prepared.tokenizer, prepared.split, train_ids, val_ids, windows, T,
+                       spec, tokenizer_kind)
 
 
 @torch.no_grad()
@@ -188,12 +200,15 @@ def warm_up(model, vocab_size: int, batch_size: int, block_size: int) -> None:
 
 
 def train_neural(name: str, data: CompareData, budget: float, size: str, seed: int,
-                 sample_tokens: int, run_dir: Path, progress: bool) -> FamilyResult:
+                 sample_tokens: int, run_dir: Path, progress: bool,
+                 batch_size: int | None = None) -> FamilyResult:
     """Build the family at its compare size and train it with the Trainer for `budget` seconds."""
     from seqlab.models.registry import build_model
 
     fields = dict(SIZES[size][name])
-    block, batch, lr = TRAINING[size]
+    _, batch, lr = TRAINING[size]
+    special = FAMILY_TRAINING[size].get(name, {})
+    batch, lr = batch_size or special.get("batch_size", batch), special.get("lr", lr)
     block = data.block_size
     if "block_size" in fields:
         fields["block_size"] = block
@@ -209,12 +224,13 @@ def train_neural(name: str, data: CompareData, budget: float, size: str, seed: i
 
 
 def train_family(name: str, data: CompareData, *, budget: float, size: str, seed: int,
-                 max_order: int, sample_tokens: int, run_dir: Path, progress: bool) -> FamilyResult:
+                 max_order: int, sample_tokens: int, run_dir: Path, progress: bool,
+                 batch_size: int | None = None) -> FamilyResult:
     if name == "markov":
         return train_markov(data, budget, max_order, seed, sample_tokens, run_dir, progress)
     if name not in SIZES[size]:
         raise ConfigError(f"compare does not know how to size model {name!r}")
-    return train_neural(name, data, budget, size, seed, sample_tokens, run_dir, progress)
+    return train_neural(name, data, budget, size, seed, sample_tokens, run_dir, progress, batch_size)
 
 
 # --------------------------------------------------------------------------- Trainer adapter
@@ -228,6 +244,17 @@ def run_config_for(name: str, data: CompareData, model, train_config):
                      tokenizer=data.tokenizer_kind, split=tuple(data.split.fractions), train=train_config)
 
 
+def curve_slice(windows: torch.Tensor, tokens: int = 4096) -> torch.Tensor:
+    """Every k-th scoring window, concatenated (~`tokens` long): the Trainer's validation stream.
+
+    The Trainer cuts it back into the same windows, so the loss curve during training estimates
+    the final leaderboard score (same windows, spread over the whole slice) at a fraction of the cost.
+    """
+    W, T = windows.shape
+    stride = max(1, math.ceil(W * T / tokens))
+    return windows[::stride].reshape(-1)  # (≈tokens,)
+
+
 def fit_with_trainer(model, data: CompareData, *, budget, block_size, batch_size, lr, seed, run_dir,
                      progress, model_name, model_fields) -> dict:
     """Train `model` on data.train_ids for `budget` seconds with seqlab.train; write its run folder.
@@ -237,11 +264,11 @@ def fit_with_trainer(model, data: CompareData, *, budget, block_size, batch_size
     """
     from seqlab.train import LMTask, Trainer, TrainConfig
 
+    curve_val = curve_slice(data.eval_windows)
     config = TrainConfig(steps=10 ** 7, batch_size=batch_size, block_size=block_size, lr=lr,
-                         warmup_steps=min(50, max(1, int(budget * 2))), time_budget=budget,
-                         eval_interval=100, eval_tokens=min(8192, int(data.eval_windows.numel())),
-                         log_interval=10, seed=seed)
-    task = LMTask(data.train_ids, data.val_ids, block_size=block_size, eval_tokens=config.eval_tokens)
+                         warmup_steps=min(30, max(1, int(budget))), time_budget=budget,
+                         eval_interval=50, eval_tokens=int(curve_val.numel()), log_interval=10, seed=seed)
+    task = LMTask(data.train_ids, curve_val, block_size=block_size, eval_tokens=config.eval_tokens)
     trainer = Trainer(model, task, config, run_dir=run_dir, model_name=model_name,
                       run_config=run_config_for(model_name, data, model, config),
                       tokenizer=data.tokenizer, split=data.split, data_kind="text", progress=progress)

@@ -30,7 +30,7 @@ def add_parser(subparsers, argv):
     p.add_argument("--split", choices=["train", "val", "test"], default="test",
                    help="which part of the split (default: test)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
     return p
 
 

@@ -5,7 +5,8 @@ Shapes: T series length, H horizon, B forecast origins, S sample paths, K the k 
 The series y (T,) is split in time: the first `1 - test_fraction` is the training part (the
 scaler z = (y - mu) / sigma is fitted there only), the rest is held out. The model (trained here,
 or loaded from a run folder with `--run`) forecasts the H values after the training part from the
-last `context` values before it; the forecast is compared with the truth:
+last `context` values before it (a run loaded with `--run` was trained on raw values and, on its
+own data spec, forecasts its recorded test part); the forecast is compared with the truth:
 
     MAE  = (1/H) Σ |y_t - ŷ_t|,    RMSE = sqrt((1/H) Σ (y_t - ŷ_t)^2),
     MASE = MAE / ((1/(n-1)) Σ_{t=2..n} |y_t - y_{t-1}|)     (n training values; Hyndman 2006)
@@ -75,7 +76,7 @@ def add_parser(subparsers, argv):
     p.add_argument("--seed", type=parse_int, default=0, help="seed (default: 0)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default: runs/forecast-<timestamp>)")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
     return p
 
 
@@ -121,13 +122,14 @@ def build_and_train(args, train_z: np.ndarray):
 
 
 def load_model(run_dir: str):
+    """A trained real-valued run -> (model, its data spec, its recorded split or None)."""
     from seqlab.cli.common import check_run_dir
     from seqlab.train import load_run
 
     loaded = load_run(check_run_dir(run_dir))
     if loaded.model.emission_kind != "gaussian":
         raise ConfigError(f"{run_dir} holds a token model; forecast needs a real-valued run")
-    return loaded.model
+    return loaded.model, loaded.config.data, loaded.split
 
 
 def error_growth(model, z: np.ndarray, start: int, ks, context: int, samples: int, seed: int,
@@ -166,23 +168,30 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"forecast needs a series data spec (sine, sunspots, csv:PATH, ...), got {args.data!r}")
     y = load_series(args.data)  # (T,)
     n = int(round(len(y) * (1 - args.test_fraction)))
+    loaded = load_model(args.run) if args.run else None
+    if loaded is not None and loaded[1] == args.data and loaded[2] is not None:
+        n = loaded[2].boundaries[1]  # forecast the run's own test part, which it never saw
     H = args.horizon
     if n < 8 or len(y) - n < 1:
         raise DataError(f"series {args.data!r} of length {len(y)} is too short to hold out a test part")
     if H > len(y) - n:
         raise ConfigError(f"--horizon {H} exceeds the held-out part ({len(y) - n} values); "
                           f"lower it or raise --test-fraction")
-    scaler = StandardScaler().fit(y[:n])
-    z = np.asarray(scaler.transform(y), dtype=np.float64)  # (T,)
-    sigma = float(scaler.std) if scaler.std else 1.0
-    model = load_model(args.run) if args.run else build_and_train(args, z[:n])
+    # models trained here see z = (y - mu) / sigma (mu, sigma of the training part only);
+    # runs from `seqlab train` were trained on raw y, so they get mu = 0, sigma = 1
+    mu, sigma = 0.0, 1.0
+    if loaded is None:
+        scaler = StandardScaler().fit(y[:n])
+        mu, sigma = float(scaler.mean), float(scaler.std)
+    z = (y - mu) / sigma  # (T,)
+    model = loaded[0] if loaded is not None else build_and_train(args, z[:n])
     block = getattr(model.config, "block_size", None)
     context = min(args.context or 64, n, block or n)
 
     hist = torch.tensor(z[n - context:n], dtype=torch.float32)  # (C,)
     fc = model.forecast(hist, H, num_samples=args.samples, quantiles=(0.05, 0.5, 0.95), seed=args.seed)
     lo, hi = fc.interval(0.05, 0.95)
-    to_y = lambda v: np.asarray(scaler.inverse_transform(v.detach().double().numpy()))  # noqa: E731
+    to_y = lambda v: v.detach().double().numpy() * sigma + mu  # noqa: E731  (H,) in units of y
     mean, lower, upper = to_y(fc.mean), to_y(lo), to_y(hi)
     truth = y[n:n + H]
     scale = mase_scale(y[:n])

@@ -39,7 +39,7 @@ def add_parser(subparsers, argv):
     p.add_argument("--seed", type=parse_int, default=None, help="random seed for sampling")
     p.add_argument("--stream", action="store_true", help="print tokens as they are generated")
     p.add_argument("--best", action="store_true", help="use the best checkpoint instead of the last")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
     return p
 
 

@@ -22,6 +22,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from seqlab.cli.options import parse_positive_int
 from seqlab.errors import SeqlabError
 
 __all__ = ["main", "build_parser", "UsageError", "COMMANDS"]
@@ -72,6 +73,9 @@ def build_parser(argv: Sequence[str] = ()) -> ArgumentParser:
                "Each command has --help with an example.",
     )
     parser.add_argument("--version", action="version", version=f"seqlab {__version__}")
+    parser.add_argument("--threads", type=parse_positive_int, default=None, metavar="N",
+                        help="torch CPU threads (default: torch's choice, one per core); use 1 on a "
+                             "machine busy with other work, where spinning threads slow torch down")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name in COMMANDS:
         _command_module(name).add_parser(subparsers, list(argv))
@@ -98,7 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        return int(args.run(args) or 0)
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        return int(args.handler(args) or 0)
     except SeqlabError as exc:
         print(f"seqlab: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE

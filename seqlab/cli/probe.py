@@ -46,7 +46,7 @@ def add_parser(subparsers, argv):
     p.add_argument("--seed", type=parse_int, default=0, help="seed (default: 0)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default: runs/probe-<timestamp>)")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
     return p
 
 

@@ -90,7 +90,7 @@ def add_parser(subparsers, argv):
         group = p.add_argument_group(f"model options ({cfg_cls.__name__} of {model})")
         model_fields = add_dataclass_options(group, cfg_cls, skip=_FIXED_FIELDS,
                                              dest_prefix="model_", taken=taken)
-    p.set_defaults(run=run, train_fields=train_fields, model_fields=model_fields)
+    p.set_defaults(handler=run, train_fields=train_fields, model_fields=model_fields)
     return p
 
 

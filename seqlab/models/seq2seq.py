@@ -182,10 +182,10 @@ class Seq2Seq(SequenceModel):
         if self.config.arch == "rnn":
             s = state["s"]
             top = (s[0] if isinstance(s, tuple) else s)[-1]  # s_{t-1} (B, H)
-            ctx, _ = self._attend(top, mem)
+            ctx, alpha = self._attend(top, mem)
             h, s = self.decoder(torch.cat([emb, ctx], -1)[:, None], s)  # (B, 1, H)
             logits = self.out(self.drop(torch.cat([h[:, 0], ctx, emb], -1)))  # (B, V)
-            return logits, {"mem": mem, "s": s}
+            return logits, {"mem": mem, "s": s, "alpha": alpha}
         cache = state["cache"]
         offset = len(cache[0])
         if offset > self.config.max_len:
@@ -193,6 +193,20 @@ class Seq2Seq(SequenceModel):
         z = self.pos(emb[:, None], offset=offset)  # (B, 1, d)
         z = self.decoder(z, mem["m"], memory_key_padding_mask=mem["pad"], tgt_is_causal=True, cache=cache)
         return self._logits(z[:, 0]), state
+
+    @torch.no_grad()
+    def alignments(self, src, tgt, src_lengths=None) -> torch.Tensor:
+        """arch="rnn": attention weights α (B, T+1, S); row t is where P(y_t | ...) looked in the
+        source (rows sum to 1 over each source's valid positions, 0 on padding)."""
+        if self.config.arch != "rnn":
+            raise ConfigError("alignments are defined for arch='rnn' (use seqlab.cli.attention for Transformers)")
+        tgt = self._check_tgt(tgt)
+        state = self.init_state(self.encode(src, src_lengths))
+        alphas = []
+        for y_t in [None, *torch.where(tgt == IGNORE_INDEX, torch.zeros_like(tgt), tgt).unbind(1)]:
+            _, state = self.step(y_t, state)
+            alphas.append(state["alpha"])
+        return torch.stack(alphas, 1)
 
     def _logits(self, z):
         # tied output: logits = z W_oᵀ + b_o with W_o = E_tgt[:V]
@@ -300,7 +314,8 @@ class Seq2Seq(SequenceModel):
                 g = decoding._generator(seed, self.device)
                 toks = list(decoding.sample_tokens(dec, params, state, max_new_tokens, temperature, top_k,
                                                    top_p, g, eos))
-                out = torch.stack(toks, 1) if toks else torch.zeros(params.shape[0], 0, dtype=torch.long)
+                out = (torch.stack(toks, 1) if toks
+                       else torch.zeros(params.shape[0], 0, dtype=torch.long, device=params.device))
                 if out.shape[1] < max_new_tokens:  # every row finished early: pad with eos
                     out = torch.cat([out, out.new_full((out.shape[0], max_new_tokens - out.shape[1]), eos)], 1)
         finally:

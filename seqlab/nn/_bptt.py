@@ -233,20 +233,19 @@ class _GRUFunction(torch.autograd.Function):
     def forward(ctx, x, h0, mask, w_ih, w_hh, b_ih, b_hh):
         T, B, _ = x.shape
         H = h0.shape[-1]
-        xp = _input_projection(x, w_ih, b_ih)  # (T, B, 3H): x̃_r, x̃_z, x̃_n
         # The per-step addmm adds W_hh h to (x̃_r + b_hr | x̃_z + b_hz | b_hn), so it yields the r, z
         # pre-activations and ghn = W_hn h + b_hn at once; σ then overwrites r, z in place.
-        gh = x.new_zeros(T, B, 3 * H)  # (T, B, 3H): r, z, ghn
-        gh[..., : 2 * H] = xp[..., : 2 * H]
-        if b_hh is not None:
-            gh += b_hh
+        bias = None if b_ih is None else torch.cat([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :]])  # (3H,)
+        gh = _input_projection(x, w_ih, bias)  # (T, B, 3H): x̃_r + b_hr, x̃_z + b_hz, x̃_n
+        xn = gh[..., 2 * H :].clone()  # (T, B, H): x̃_n = W_in x + b_in
+        gh[..., 2 * H :] = 0 if b_hh is None else b_hh[2 * H :]  # (T, B, 3H): then r, z, ghn after the loop
         ns = x.new_empty(T, B, H)  # (T, B, H): n
         hs = x.new_empty(T + 1, B, H)  # (T+1, B, H)
         hs[0] = h0
         w_hh_t = w_hh.t().contiguous()  # (H, 3H)
         masks = mask.unbind(0) if mask is not None else [None] * T
         views = (gh.unbind(0), gh[..., : 2 * H].unbind(0), gh[..., :H].unbind(0), gh[..., H : 2 * H].unbind(0),
-                 gh[..., 2 * H :].unbind(0), xp[..., 2 * H :].unbind(0), ns.unbind(0))
+                 gh[..., 2 * H :].unbind(0), xn.unbind(0), ns.unbind(0))
         for (g_t, rz, r, z, ghn, xn, n), h_prev, h_t, m_t in zip(zip(*views), hs[:-1].unbind(0), hs[1:].unbind(0), masks):
             g_t.addmm_(h_prev, w_hh_t)  # (B, 3H)
             # r, z = σ(x̃_r + W_hr h + b_hr), σ(x̃_z + W_hz h + b_hz)
@@ -290,13 +289,20 @@ class _GRUFunction(torch.autograd.Function):
             torch.mul(dxn[t], r_list[t], out=dghn[t])  # ∂ghn
             # ∂L/∂h_{t-1} = ∂h ⊙ z + (δ_r | δ_z | ∂ghn) W_hh + ∂L/∂out_{t-1}
             dh = torch.addcmul(d_prev_out[t], dh, kh[t]).addmm_(dg_list[t], w_hh)  # (B, H)
-        # x̃ gets the same r, z gradients as gh, and ∂x̃_n for n
-        d_xp = torch.cat([d_gh[..., : 2 * H], d_xn], dim=-1)  # (T, B, 3H)
-        dw_ih, _, db_ih, dx = _weight_grads(d_xp, x, None, w_ih, ctx.needs_input_grad[0])
-        d2 = d_gh.reshape(T * B, -1)  # (T·B, 3H)
-        dw_hh = torch.mm(d2.t(), hs[:-1].reshape(T * B, -1))  # (3H, H)
-        db_hh = d2.sum(0) if ctx.has_bias else None  # (3H,)
-        return dx, dh, None, dw_ih, dw_hh, (db_ih if ctx.has_bias else None), db_hh
+        # x̃ gets the same r, z gradients as gh, and ∂x̃_n for n: two GEMMs on views, no concatenation
+        TB = T * B
+        d_rz, d_xn, x2 = d_gh[..., : 2 * H].reshape(TB, 2 * H), d_xn.reshape(TB, H), x.reshape(TB, -1)
+        dw_ih = torch.cat([torch.mm(d_rz.t(), x2), torch.mm(d_xn.t(), x2)])  # (3H, I)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = torch.addmm(torch.mm(d_xn, w_ih[2 * H :]), d_rz, w_ih[: 2 * H]).view(T, B, -1)  # (T, B, I)
+        d2 = d_gh.reshape(TB, 3 * H)  # (T·B, 3H)
+        dw_hh = torch.mm(d2.t(), hs[:-1].reshape(TB, H))  # (3H, H)
+        db_ih = db_hh = None
+        if ctx.has_bias:
+            db_hh = d2.sum(0)  # (3H,)
+            db_ih = torch.cat([db_hh[: 2 * H], d_xn.sum(0)])  # (3H,)
+        return dx, dh, None, dw_ih, dw_hh, db_ih, db_hh
 
 
 def rnn_bptt(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, mask=None, relu=False):

@@ -32,7 +32,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from seqlab.errors import ConfigError, DataError
 from seqlab.nn._bptt import gru_bptt, lstm_bptt, rnn_bptt
-from seqlab.nn.rnn_cells import check_impl
+from seqlab.nn.rnn_cells import GRUCell, LSTMCell, RNNCell, check_impl
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
@@ -108,6 +108,25 @@ class _RecurrentStack(nn.Module):
             if getattr(self, k) != v:
                 s += f", {k}={getattr(self, k)!r}"
         return s
+
+    def layer_cell(self, layer: int = 0, reverse: bool = False) -> nn.Module:
+        """The cell of one layer and direction, sharing this stack's parameters (no copy), e.g. to
+        look at gates over a sequence with `seqlab.nn.unroll(cell, x, return_gates=True)`."""
+        D = 2 if self.bidirectional else 1
+        if not 0 <= layer < self.num_layers or (reverse and D == 1):
+            raise ConfigError(f"no layer {layer}{' reverse' if reverse else ''} in a {self.num_layers}-layer stack (D={D})")
+        if self.proj_size:
+            raise ConfigError("an LSTM with proj_size has no LSTMCell equivalent")
+        sfx = f"_l{layer}" + ("_reverse" if reverse else "")
+        w_ih = getattr(self, "weight_ih" + sfx)
+        kw = {"bias": self.bias, "device": w_ih.device, "dtype": w_ih.dtype}
+        if self.mode.startswith("RNN"):
+            cell = RNNCell(w_ih.shape[1], self.hidden_size, nonlinearity=self.nonlinearity, **kw)
+        else:
+            cell = (LSTMCell if self.mode == "LSTM" else GRUCell)(w_ih.shape[1], self.hidden_size, **kw)
+        for name in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ()):
+            setattr(cell, name, getattr(self, name + sfx))
+        return cell
 
     # ---- forward ---------------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths: Tensor | None = None):

@@ -26,7 +26,7 @@ from torch import Tensor, _VF, nn
 
 from seqlab.errors import ConfigError, DataError
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNNGates", "LSTMGates", "GRUGates"]
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNNGates", "LSTMGates", "GRUGates", "unroll"]
 
 IMPLS = ("auto", "fused", "explicit")
 
@@ -215,3 +215,38 @@ class GRUCell(_CellBase):
             h = h.squeeze(0)
             gates = GRUGates(*(t.squeeze(0) for t in gates)) if return_gates else None
         return (h, gates) if return_gates else h
+
+
+def unroll(cell: nn.Module, x: Tensor, hx=None, lengths: Tensor | None = None, return_gates: bool = False):
+    """Run any cell with the torch cell signature over time, with autograd through the loop.
+
+    The slow, general path: for custom cells (a subclass with another equation) and for gates over a
+    whole sequence. x (T, B, I); hx the cell's state (h (B, H), or (h, c) for an LSTM cell), zeros
+    if None; lengths (B,) holds each sequence's state past its length, as the stacks do.
+    Returns (out (T, B, H), final state), plus gates stacked over time (each (T, B, H)) when
+    `return_gates`. Outputs past each length are zero.
+    """
+    T = x.shape[0]
+    mask = None if lengths is None else (torch.arange(T, device=x.device).unsqueeze(1) < lengths.to(x.device))  # (T, B)
+    outs, gates = [], []
+    state = hx
+    for t, x_t in enumerate(x.unbind(0)):
+        if return_gates:
+            new, g = cell(x_t, state, return_gates=True)
+            gates.append(g)
+        else:
+            new = cell(x_t, state)
+        if mask is not None and state is not None:
+            m = mask[t].unsqueeze(-1)  # (B, 1)
+            new = tuple(torch.where(m, a, b) for a, b in zip(new, state)) if isinstance(new, tuple) else torch.where(m, new, state)
+        elif mask is not None:  # zero initial state
+            m = mask[t].unsqueeze(-1)
+            new = tuple(a * m for a in new) if isinstance(new, tuple) else new * m
+        state = new
+        h = state[0] if isinstance(state, tuple) else state  # (B, H)
+        outs.append(h if mask is None else h * mask[t].unsqueeze(-1))
+    out = torch.stack(outs)  # (T, B, H)
+    if not return_gates:
+        return out, state
+    stacked = type(gates[0])(*(torch.stack(g) for g in zip(*gates)))  # each (T, B, H)
+    return out, state, stacked

@@ -12,6 +12,9 @@ windows), the best weights are kept, a checkpoint is written, and training stops
 `patience` evaluations without improvement. Models with no trainable parameters (Markov,
 closed-form linear AR) are fitted once with `model.fit(train)` instead.
 
+Shapes: B global batch (windows per optimiser step), b = B / (A W) windows per micro-batch and
+rank, T window length.
+
 References: Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019 (AdamW);
 Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks", ICML 2013
 (gradient clipping by norm).
@@ -123,14 +126,15 @@ class Trainer:
         self.clip = config.clip_for(model_name)
         self.step, self.tokens, self.elapsed, self.step_time = 0, 0, 0.0, 0.0
         self.best_val, self.best_step, self.last_val, self.bad_evals = math.inf, -1, math.nan, 0
+        self.eval_step = -1  # step of the latest evaluation
         self.optimizer = make_optimizer(self.model, config, self.device) if self.trainable else None
         self.schedule = None if self.optimizer is None else WarmupCosine(
             self.optimizer, config.lr, config.final_lr, config.warmup_steps, config.steps)
         if resume:
             self._load_state()
-        self.forward = dist_.wrap_model(self.model, self.dist, self.device) if self.trainable else self.model
-        if config.compile and self.trainable:
-            self.forward = torch.compile(self.forward)
+        # model (saved, evaluated) <- DDP wrapper (gradient all-reduce) <- torch.compile (forward)
+        self.wrapped = dist_.wrap_model(self.model, self.dist, self.device) if self.trainable else self.model
+        self.forward = torch.compile(self.wrapped) if config.compile and self.trainable else self.wrapped
         use_bf16 = (config.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 \
             else contextlib.nullcontext
@@ -169,9 +173,13 @@ class Trainer:
         cfg, world = self.config, self.dist.world_size
         micro = cfg.micro_batch(world)
         lo = self.dist.rank * cfg.batch_size // world
-        bar = Progress(cfg.steps, self.step, self.progress_enabled)
+        # with a time budget the bar counts seconds (its ETA is then the budget's end), else steps
+        timed = cfg.time_budget is not None
+        bar = Progress(cfg.time_budget if timed else cfg.steps, round(self.elapsed, 1) if timed else self.step,
+                       self.progress_enabled, unit="s" if timed else "step")
+        self._bar_mark = self.elapsed if timed else None
         start, window_loss, window_steps, window_tokens, window_time = time.perf_counter(), 0.0, 0, 0, 0.0
-        elapsed0, reason, evaluated_at = self.elapsed, "steps", -1
+        elapsed0, reason = self.elapsed, "steps"
         self.model.train()
         try:
             while True:
@@ -189,7 +197,7 @@ class Trainer:
                 lr = self.schedule.set(self.step, now / cfg.time_budget if cfg.time_budget else 0.0)
                 t_step = time.perf_counter()
                 idx = self.task.global_batch(cfg.seed, self.step, cfg.batch_size)  # (B,)
-                loss = self._train_step(idx, idx[lo:lo + micro * cfg.grad_accum], micro)
+                loss = self._train_step(idx, idx[lo:lo + micro * cfg.grad_accum], micro)  # this rank: (A b,)
                 self.step_time += time.perf_counter() - t_step
                 window_time += time.perf_counter() - t_step
                 self.step += 1
@@ -198,26 +206,36 @@ class Trainer:
                 window_loss, window_steps, window_tokens = window_loss + loss, window_steps + 1, window_tokens + n_tok
                 self.elapsed = elapsed0 + time.perf_counter() - start
                 if self.step % cfg.log_interval == 0 or self.step == cfg.steps:
-                    train_loss = dist_.all_reduce_sum([float(window_loss)], self.dist, self.device)[0] / window_steps
-                    tps = window_tokens / max(window_time, 1e-9)
-                    self.metrics.append(step=self.step, elapsed_s=round(self.elapsed, 3), tokens=self.tokens,
-                                        lr=lr, train_loss=train_loss, tokens_per_s=round(tps, 1))
-                    bar.update(window_steps, loss=train_loss, lr=lr, tok_s=f"{tps:,.0f}")
+                    self._log(window_loss, window_steps, window_tokens, window_time, lr, bar)
                     window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
                 if self.step % cfg.eval_interval == 0:
-                    evaluated_at = self.step
-                    if self._eval_and_checkpoint(now):
+                    if self._eval_and_checkpoint():
                         reason = "early_stop"
                         break
-            bar.update(window_steps)
+            if window_steps and reason != "paused":  # a partial window before a budget or early stop
+                self._log(window_loss, window_steps, window_tokens, window_time, lr, bar)
         finally:
             bar.close()
         self.elapsed = elapsed0 + time.perf_counter() - start
         if reason == "paused":
             self._checkpoint(improved=False)
-        elif evaluated_at != self.step:
-            self._eval_and_checkpoint(self.elapsed)
+        elif self.eval_step != self.step:
+            self._eval_and_checkpoint()
         return reason
+
+    def _log(self, loss_sum, n_steps: int, n_tokens: int, seconds: float, lr: float, bar: Progress) -> None:
+        """One metrics row: mean train loss over the last n_steps (all ranks), lr, tokens/s."""
+        train_loss = dist_.all_reduce_sum([float(loss_sum)], self.dist, self.device)[0] / n_steps
+        tps = n_tokens / max(seconds, 1e-9)
+        self.metrics.append(step=self.step, elapsed_s=round(self.elapsed, 3), tokens=self.tokens,
+                            lr=lr, train_loss=train_loss, tokens_per_s=round(tps, 1))
+        if self._bar_mark is None:
+            bar.update(n_steps, loss=train_loss, lr=lr, tok_s=f"{tps:,.0f}", step=self.step)
+        else:
+            now = min(self.elapsed, self.config.time_budget)
+            bar.update(round(now - self._bar_mark, 2), loss=train_loss, lr=lr, tok_s=f"{tps:,.0f}",
+                       step=self.step)
+            self._bar_mark = now
 
     def _train_step(self, idx: torch.Tensor, mine: torch.Tensor, micro: int) -> torch.Tensor:
         """One optimiser step on this rank's windows `mine`; returns its share of the global mean loss."""
@@ -225,11 +243,11 @@ class Trainer:
         n_total = max(self.task.count(idx), 1)
         total = torch.zeros((), device=self.device)
         for m in range(cfg.grad_accum):
-            part = mine[m * micro:(m + 1) * micro]
+            part = mine[m * micro:(m + 1) * micro]  # (b,)
             inputs = self.task.inputs(part, self.device)
             weight = self.task.count(part) / n_total
             sync = m == cfg.grad_accum - 1 or not self.dist.enabled
-            with (contextlib.nullcontext() if sync else self.forward.no_sync()):
+            with (contextlib.nullcontext() if sync else self.wrapped.no_sync()):
                 with self.autocast():
                     _, loss = self.forward(**inputs)
                 # Σ_m (n_m / N) l_m; DDP averages over ranks, so scale by world to get the sum
@@ -241,10 +259,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return total  # a tensor: reading it (a device sync) waits for the next log line
 
-    def _eval_and_checkpoint(self, now: float) -> bool:
+    def _eval_and_checkpoint(self) -> bool:
         """Evaluate, log, checkpoint; True when early stopping triggers."""
         val = self.evaluate()
-        self.last_val = val
+        self.last_val, self.eval_step = val, self.step
         improved = math.isfinite(val) and val < self.best_val - self.config.min_delta
         if improved:
             self.best_val, self.best_step, self.bad_evals = val, self.step, 0
@@ -263,14 +281,14 @@ class Trainer:
         self.model.to(self.device)
         self.elapsed = self.step_time = time.perf_counter() - start
         self.tokens = int(fit_data[0].numel() if isinstance(fit_data, tuple) else fit_data.numel())
-        self._eval_and_checkpoint(self.elapsed)
+        self._eval_and_checkpoint()
         return "fit"
 
     # ------------------------------------------------------------------ state and files
     def _state(self) -> dict:
         return {"step": self.step, "tokens": self.tokens, "elapsed": self.elapsed,
                 "step_time": self.step_time, "best_val": self.best_val, "best_step": self.best_step,
-                "last_val": self.last_val, "bad_evals": self.bad_evals,
+                "last_val": self.last_val, "bad_evals": self.bad_evals, "eval_step": self.eval_step,
                 "schedule": None if self.schedule is None else self.schedule.state_dict(),
                 "model_name": self.model_name, "world_size": self.dist.world_size}
 
@@ -324,6 +342,7 @@ class Trainer:
         self.step_time = float(s.get("step_time", self.elapsed))
         self.best_val, self.best_step = float(s["best_val"]), int(s["best_step"])
         self.last_val, self.bad_evals = float(s["last_val"]), int(s["bad_evals"])
+        self.eval_step = int(s.get("eval_step", -1))
         ckpt.set_rng_state(*loaded["rng"])
         if self.dist.is_main:
             self.metrics.truncate(self.step)

@@ -81,22 +81,24 @@ def read_metrics(folder: str | Path) -> list[dict]:
 
 
 class Progress:
-    """tqdm bar over optimiser steps showing loss, lr and tokens/s (ETA is tqdm's own).
+    """tqdm bar showing loss, lr and tokens/s; ETA is tqdm's own.
 
+    total/initial count `unit`s: optimiser steps, or seconds for a time-budgeted run.
     enabled=None shows it only when stderr is a terminal; False (tests, non-main ranks) hides it.
     """
 
-    def __init__(self, total: int, initial: int = 0, enabled: bool | None = None, desc: str = "train"):
+    def __init__(self, total: float, initial: float = 0, enabled: bool | None = None, desc: str = "train",
+                 unit: str = "step"):
         if enabled is None:
             enabled = sys.stderr.isatty()
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True,
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True,
                             leave=True)
 
-    def update(self, n: int = 1, **postfix) -> None:
+    def update(self, n: float = 1, **postfix) -> None:
         if self.bar is not None:
             self.bar.update(n)
             if postfix:

@@ -138,8 +138,10 @@ def _check_model_kind(model, prepared: Prepared, name: str) -> None:
 
 
 def train_run(run_config: RunConfig | None, out_dir, resume: bool = False,
-              progress: bool | None = True) -> TrainResult:
+              progress: bool | None = None) -> TrainResult:
     """Train `run_config` into the run folder `out_dir` (or continue it with resume=True).
+
+    progress: None shows the bar when stderr is a terminal; True always; False never.
 
     Under torchrun (WORLD_SIZE > 1) every rank calls this; rank 0 writes the folder.
     """

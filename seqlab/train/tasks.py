@@ -59,6 +59,14 @@ def model_device(model) -> torch.device:
     return torch.device("cpu")
 
 
+def _to(t: torch.Tensor, device) -> torch.Tensor:
+    """Copy a batch to `device`; through pinned memory, asynchronously, when it is a GPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def _scored(t: torch.Tensor) -> torch.Tensor:
     """(…) bool: the element counts in a loss (not -100 for tokens, not NaN for real values)."""
     return ~torch.isnan(t) if t.is_floating_point() else t != IGNORE_INDEX
@@ -95,8 +103,8 @@ class LMTask:
     def inputs(self, starts: torch.Tensor, device) -> dict[str, torch.Tensor]:
         """Model keyword inputs for windows starting at `starts` (B,): x and targets (B, T)."""
         idx = starts[:, None] + torch.arange(self.block_size + 1)  # (B, T+1)
-        w = self.train[idx]  # (B, T+1)
-        return {"x": w[:, :-1].to(device), "targets": w[:, 1:].to(device)}
+        w = _to(self.train[idx], device)  # (B, T+1)
+        return {"x": w[:, :-1], "targets": w[:, 1:]}
 
     def count(self, starts: torch.Tensor) -> int:
         """Scored elements of these windows in the model's training loss (targets and x_0)."""
@@ -159,7 +167,7 @@ class Seq2SeqTask:
 
     def inputs(self, rows: torch.Tensor, device) -> dict[str, torch.Tensor]:
         src, tgt = self.train[0][rows], self.train[1][rows]  # (B, S), (B, T)
-        return {"src": src.to(device), "targets": tgt.to(device)}
+        return {"src": _to(src, device), "targets": _to(tgt, device)}
 
     def count(self, rows: torch.Tensor) -> int:
         return int(_scored(self.train[1][rows]).sum())

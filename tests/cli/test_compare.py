@@ -74,6 +74,7 @@ def test_same_windows_same_score_as_log_prob(corpus):
     model = build_model("markov", order=2, vocab_size=data.vocab_size)
     model.fit(data.train_ids)
     per_window = [-float(model.log_prob(w[None])) for w in data.eval_windows]
+    assert data.split.boundaries[0] == len(data.train_ids)  # characters == char tokens
     assert compare_families.score(model, data.eval_windows, batch=7) == pytest.approx(
         sum(per_window) / 320, rel=1e-6)
     assert torch.equal(data.eval_windows.reshape(-1), data.val_ids[:320])
@@ -124,3 +125,26 @@ def test_failure_mid_run_leaves_nothing(tmp_path, seqlab, corpus, monkeypatch, e
     assert result.err.strip().splitlines()[-1] == message
     assert calls == ["markov", "gru"]
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary sibling
+
+
+def test_warm_up_leaves_weights_and_grads_untouched():
+    import torch
+
+    from seqlab.models.registry import build_model
+
+    for name, fields in compare_families.SIZES["tiny"].items():
+        model = build_model(name, vocab_size=11, **fields)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        compare_families.warm_up(model, 11, batch_size=3, block_size=8)
+        after = model.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before), name
+        assert all(p.grad is None for p in model.parameters()), name
+
+
+def test_curve_slice_is_a_subset_of_the_scoring_windows():
+    import torch
+
+    windows = torch.arange(40 * 16).view(40, 16)
+    stream = compare_families.curve_slice(windows, tokens=160)
+    assert stream.numel() == 160
+    assert torch.equal(stream.view(-1, 16), windows[::4])

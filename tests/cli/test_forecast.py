@@ -70,3 +70,21 @@ def test_bad_input(tmp_path, seqlab, argv, fragments):
     flat = [x for kv in args.items() for x in kv]
     assert_one_line_error(seqlab("forecast", *flat, "--out", tmp_path / "fc"), *fragments)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_forecast_loads_a_trained_run(tmp_path, seqlab):
+    run_dir = tmp_path / "sine-gru"
+    spec = "sine;length=300"
+    trained = seqlab("train", "--model", "gru", "--data", spec, "--out", run_dir, "--steps", "3",
+                     "--batch-size", "4", "--block-size", "16", "--eval-interval", "3",
+                     "--hidden-size", "8", "--no-progress")
+    assert trained.code == 0, trained
+    out = tmp_path / "fc"
+    result = seqlab("forecast", "--run", run_dir, "--data", spec, "--horizon", "10", "--samples", "20",
+                    "--out", out)
+    assert result.code == 0, result
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["train_length"] == 285  # the run's own test part (90/5/5 of 300) is forecast
+    assert record["error_growth"]["k"] == [1, 4]
+    text_run = seqlab("forecast", "--run", tmp_path, "--data", spec, "--out", tmp_path / "x")
+    assert_one_line_error(text_run, "not a seqlab run folder")

@@ -79,6 +79,15 @@ def test_greedy_beam_and_exhaustive_search(kw):
     assert torch.equal(m.generate(src, N, num_beams=27)[0], conts[scores.argmax()])
 
 
+def test_rnn_alignments_are_distributions_over_valid_source_positions():
+    m = tiny(arch="rnn")
+    src = padded_src()
+    alpha = m.alignments(src, torch.randint(0, V, (3, 4)))  # (B, T+1, S)
+    assert alpha.shape == (3, 5, 5)
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(3, 5))
+    assert bool((alpha[src[:, None, :].expand_as(alpha) == -100] == 0).all())
+
+
 def test_eos_stops_decoding_and_translate_cuts():
     m = tiny(arch="rnn")
     with torch.no_grad():  # make eos the most likely token everywhere

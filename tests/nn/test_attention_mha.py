@@ -111,13 +111,37 @@ def test_matches_nn_multihead_attention(c):
         kpm = kpm if c["batched"] else kpm[0]
     opts = dict(key_padding_mask=kpm, need_weights=c["need_weights"], attn_mask=attn_mask,
                 average_attn_weights=c["average"], is_causal=c["is_causal"])
+    # torch's is_causal hint drops the mask and so also the bias_k / zero key (see the test below):
+    # the reference for those cases is torch with the mask it was given
+    hint_ok = not (c["add_bias_kv"] or c["add_zero_attn"])
+    torch_opts = dict(opts, is_causal=c["is_causal"] and hint_ok)
+    pick = lambda m: torch_opts if isinstance(m, nn.MultiheadAttention) else opts  # noqa: E731
     if c["self_attn"]:
-        call = lambda m, x: m(x, x, x, **opts)  # noqa: E731  (self-attention: one shared tensor)
+        call = lambda m, x: m(x, x, x, **pick(m))  # noqa: E731  (self-attention: one shared tensor)
         inputs = [q]
     else:
-        call = lambda m, q, k, v: m(q, k, v, **opts)  # noqa: E731
+        call = lambda m, q, k, v: m(q, k, v, **pick(m))  # noqa: E731
         inputs = [q, k, v]
     assert_twin(theirs, ours, call, inputs, atol=1e-10)
+
+
+@pytest.mark.parametrize("extra", ["add_bias_kv", "add_zero_attn"])
+def test_causal_hint_keeps_the_extra_key(extra):
+    """Deliberate deviation: torch's is_causal hint (need_weights=False, no key padding) replaces the
+    mask by SDPA's top-left causal flag, which also hides the appended bias_k / zero key, so torch's
+    result then differs from torch's own result with the mask. seqlab keeps the mask's meaning."""
+    torch.manual_seed(7)
+    theirs = nn.MultiheadAttention(8, 2, dtype=torch.float64, **{extra: True})
+    ours = MultiHeadAttention(8, 2, dtype=torch.float64, **{extra: True})
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(4, 2, 8, dtype=torch.float64)
+    M = causal_mask(4, dtype=torch.float64)
+    with_mask = theirs(x, x, x, attn_mask=M, need_weights=False)[0]
+    torch_hint = theirs(x, x, x, attn_mask=M, is_causal=True, need_weights=False)[0]
+    ours_hint = ours(x, x, x, attn_mask=M, is_causal=True, need_weights=False)[0]
+    assert (torch_hint - with_mask).abs().max() > 1e-3  # torch disagrees with itself
+    torch.testing.assert_close(ours_hint, with_mask, atol=1e-12, rtol=0)
+    torch.testing.assert_close(ours(x, x, x, is_causal=True, need_weights=False)[0], with_mask, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])

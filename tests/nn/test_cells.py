@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import seqlab.nn as snn
-from seqlab.errors import DataError
+from seqlab.errors import ConfigError, DataError
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 CELLS = {
@@ -101,3 +101,24 @@ def test_cell_state_dict_both_ways_and_errors():
             ours(torch.randn(2, 5))
         with pytest.raises(DataError, match="state shape"):
             ours(x, (torch.zeros(3, 4), torch.zeros(3, 4)) if name == "LSTMCell" else torch.zeros(3, 4))
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_unroll_layer_cell_equals_stack(name):
+    """unroll(stack.layer_cell(l)) reproduces the stack layer by layer, with lengths, and yields gates (T, B, H)."""
+    torch.manual_seed(0)
+    stack = getattr(snn, name)(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64)
+    x, lengths = torch.randn(6, 2, 3, dtype=torch.float64), torch.tensor([6, 3])
+    cell = stack.layer_cell(0)
+    assert cell.weight_ih is stack.weight_ih_l0  # shared, not copied
+    y, state = snn.unroll(cell, x, lengths=lengths)
+    stack1 = getattr(snn, name)(3, 4, dtype=torch.float64)
+    stack1.load_state_dict({k: v for k, v in stack.state_dict().items() if k.endswith("_l0")})
+    out1, h1 = stack1(x, lengths=lengths)
+    torch.testing.assert_close(y, out1, atol=1e-12, rtol=0)
+    h_last = state[0] if isinstance(state, tuple) else state
+    torch.testing.assert_close(h_last, (h1[0] if isinstance(h1, tuple) else h1)[0], atol=1e-12, rtol=0)
+    y2, _, gates = snn.unroll(cell, x, return_gates=True)
+    assert all(g.shape == (6, 2, 4) for g in gates)
+    with pytest.raises(ConfigError):
+        stack.layer_cell(2)

@@ -5,6 +5,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import safetensors.torch
 import torch
 
@@ -113,3 +115,29 @@ def test_corrupt_trainer_state_is_a_checkpoint_error(tmp_path):
     (tmp_path / "t.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt trainer state"):
         ckpt.load_trainer_state(tmp_path / "t.safetensors")
+
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=4),
+                  st.integers(0, 3).map(lambda n: torch.arange(n, dtype=torch.float32)))
+_tree = st.recursive(_leaf, lambda kids: st.one_of(
+    st.lists(kids, max_size=3), st.tuples(kids, kids),
+    st.dictionaries(st.text("abc", min_size=1, max_size=3), kids, max_size=3),
+    st.dictionaries(st.integers(0, 9), kids, max_size=3)), max_leaves=8)
+
+
+def _equal(a, b):
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_equal, a, b))
+    return a == b and type(a) is type(b)
+
+
+@settings(max_examples=25, deadline=None)
+@given(tree=_tree)
+def test_flatten_then_unflatten_through_json_is_the_identity(tree):
+    tensors = {}
+    flat = json.loads(json.dumps(ckpt.flatten_state(tree, tensors, "x")))
+    assert _equal(ckpt.unflatten_state(flat, tensors), tree)

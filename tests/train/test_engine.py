@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 
 import matplotlib.image
 import pytest
@@ -139,6 +140,8 @@ def test_time_budget_stops_training():
     assert result.stop_reason == "time_budget"
     assert result.seconds >= 0.3 and 0 < result.steps < 10 ** 9
     assert math.isfinite(result.best_val_loss)  # a final evaluation was made
+    train_rows = [r for r in result.history if r["train_loss"] is not None]
+    assert train_rows[-1]["step"] == result.steps  # the last, partial log window is logged too
 
 
 def test_weight_decay_only_on_matrices():
@@ -175,7 +178,7 @@ def test_compile_option_wraps_the_forward_in_torch_compile(monkeypatch):
     monkeypatch.setattr(torch, "compile", fake_compile)
     model = BigramLM()
     trainer = Trainer(model, TASK, _cfg(compile=True, steps=2))
-    assert compiled == [model] and trainer.forward is model
+    assert compiled == [model] and trainer.forward is model and trainer.wrapped is model
     assert trainer.fit().steps == 2
     assert Trainer(BigramLM(), TASK, _cfg(steps=1)).forward is not None and len(compiled) == 1
 
@@ -193,3 +196,30 @@ def test_cpu_runs_use_fp32_without_autocast():
     with trainer.autocast():
         assert not torch.is_autocast_enabled()
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_progress_bar_counts_seconds_under_a_time_budget(capsys):
+    Trainer(BigramLM(), TASK, _cfg(steps=10 ** 6, time_budget=0.2, log_interval=1), progress=True).fit()
+    err = capsys.readouterr().err
+    assert re.search(r"/0\.2 \[", err), err[-300:]  # total = the budget in seconds
+    assert "loss=" in err and "step=" in err
+
+
+def test_accumulation_weights_micro_batches_by_scored_targets():
+    # variable-length targets: each micro-batch's mean loss must be weighted by its token count
+    from seqlab.models import registry
+    from seqlab.train import Seq2SeqTask
+
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(0, V, (40, 5), generator=g)
+    tgt = torch.randint(0, V, (40, 7), generator=g)
+    lengths = torch.randint(1, 8, (40,), generator=g)
+    tgt[torch.arange(7) >= lengths[:, None]] = -100
+    task = Seq2SeqTask((src, tgt), (src[:8], tgt[:8]))
+    results = []
+    for accum in (1, 4):
+        torch.manual_seed(0)
+        model = registry.build_model("seq2seq-rnn", vocab_size=V, embed_dim=8, hidden_size=8)
+        Trainer(model, task, _cfg(grad_accum=accum, steps=3, eval_interval=100, grad_clip=0.0)).fit()
+        results.append(params(model))
+    _same(results[0], results[1], atol=2e-6)

@@ -151,3 +151,46 @@ def test_eval_run_bad_split_and_other_kind(tmp_path, corpus):
     other = tmp_path / "other.txt"
     other.write_text(TEXT[::-1], encoding="utf-8")
     assert math.isfinite(eval_run(tmp_path / "mk", data_spec=f"file:{other}")["loss_nats"])
+
+
+def test_resuming_a_finished_run_changes_nothing_and_can_train_longer(tmp_path, corpus):
+    out = tmp_path / "r"
+    train_run(_rc(corpus), out, progress=False)
+    before = (out / "metrics.jsonl").read_text()
+    weights = {k: v.clone() for k, v in load_run(out).model.state_dict().items()}
+    again = train_run(None, out, resume=True, progress=False)
+    assert again.steps == 8 and (out / "metrics.jsonl").read_text() == before
+    assert all(torch.equal(v, weights[k]) for k, v in load_run(out).model.state_dict().items())
+    longer = train_run(_rc(corpus, steps=12), out, resume=True, progress=False)
+    assert longer.steps == 12
+    assert json.loads((out / "config.json").read_text())["run"]["train"]["steps"] == 12
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()][-1] == 12
+
+
+def test_save_run_then_load_run_round_trip(tmp_path):
+    from seqlab.data import build_tokenizer
+    from seqlab.models import registry
+    from seqlab.train import save_run
+
+    tok = build_tokenizer("char", TEXT)
+    ids = torch.tensor(tok.encode(TEXT))
+    model = registry.build_model("markov", vocab_size=tok.vocab_size, order=3).fit(ids)
+    save_run(tmp_path / "m", model, RunConfig(model="markov", data="pydoc", model_config={"order": 3}),
+             tokenizer=tok, best=True)
+    for which in ("last", "best"):
+        run = load_run(tmp_path / "m", which=which)
+        x = ids[:50][None]
+        torch.testing.assert_close(run.model.log_prob(x), model.log_prob(x))
+        assert run.tokenizer.encode("the cat") == tok.encode("the cat")
+
+
+@pytest.mark.parametrize("model,data,fields,reason", [
+    ("ar", "sine;length=300", {"tau": 3}, "fit"),
+    ("neural-ar", None, {"tau": 3, "embed_dim": 8, "hidden_size": 12}, "steps"),
+])
+def test_other_families_train_and_reload(tmp_path, corpus, model, data, fields, reason):
+    rc = RunConfig(model=model, data=data or corpus, model_config=fields,
+                   train=TrainConfig(steps=4, batch_size=4, block_size=16, eval_interval=2))
+    result = train_run(rc, tmp_path / model, progress=False)
+    assert result.stop_reason == reason and math.isfinite(result.best_val_loss)
+    assert eval_run(tmp_path / model, split="val")["loss_nats"] == pytest.approx(result.best_val_loss, rel=1e-5)
