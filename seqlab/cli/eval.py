@@ -1,6 +1,6 @@
 """`seqlab eval DIR [--data SPEC] [--split test]`: how well a trained run predicts held-out data.
 
-Prints the mean negative log-likelihood per token L in nats, bits per token L / ln 2 and
+Prints, for the best-validation weights (or `--weights last`), the mean negative log-likelihood per token L in nats, bits per token L / ln 2 and
 perplexity exp(L) on the chosen part of the run's recorded split (the same boundaries as in
 training, so "test" never overlaps what the model was trained on). `--data` evaluates on another
 data spec instead (its `--split` part, split with the run's fractions).
@@ -29,6 +29,8 @@ def add_parser(subparsers, argv):
                    help="data spec to evaluate on (default: the run's own data)")
     p.add_argument("--split", choices=["train", "val", "test"], default="test",
                    help="which part of the split (default: test)")
+    p.add_argument("--weights", choices=["best", "last"], default="best",
+                   help="best-validation or last checkpoint weights (default: best)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.set_defaults(handler=run)
     return p
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         parse_spec(args.data)  # unknown spec -> DataError before any work
     from seqlab.train import eval_run
 
-    metrics = eval_run(args.run_dir, data_spec=args.data, split=args.split)
+    metrics = eval_run(args.run_dir, data_spec=args.data, split=args.split, which=args.weights)
     if args.json:
         print(json.dumps({k: (float(v) if isinstance(v, (int, float)) else v)
                           for k, v in dict(metrics).items()}))
