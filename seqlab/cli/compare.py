@@ -139,6 +139,18 @@ def write_outputs(out: Path, results, setup: dict) -> str:
     return table
 
 
+def _warn_if_busy(threads: int) -> None:
+    """Equal budgets only compare families fairly if nothing else competes for the cores."""
+    import os
+
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if threads > 1 and load > cores:
+        print(f"seqlab compare: note: this machine is busy (load {load:.1f} on {cores} cores); "
+              f"multi-threaded torch slows down badly when cores are shared, consider "
+              f"`seqlab --threads 1 compare`", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -147,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     models = check_models(args.models)
     out = check_new_out_dir(args.out if args.out is not None else default_out_dir("compare"))
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    _warn_if_busy(torch.get_num_threads())
     t_start = time.perf_counter()
     data = fam.prepare_data(args.data, args.tokenizer, args.val_tokens, args.size, args.block_size)
     print(f"seqlab compare: {args.data} ({data.text_length:,} characters), {args.tokenizer} tokenizer "

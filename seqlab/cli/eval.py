@@ -1,8 +1,9 @@
 """`seqlab eval DIR [--data SPEC] [--split test]`: how well a trained run predicts held-out data.
 
-Prints, for the best-validation weights (or `--weights last`), the mean negative log-likelihood per token L in nats, bits per token L / ln 2 and
-perplexity exp(L) on the chosen part of the run's recorded split (the same boundaries as in
-training, so "test" never overlaps what the model was trained on). `--data` evaluates on another
+Prints, for the best-validation weights (or `--weights last`), the mean negative log-likelihood
+per token L in nats, bits per token L / ln 2 and perplexity exp(L) on the chosen part of the
+run's recorded split (the same boundaries as in training, so "test" never overlaps what the model
+was trained on). `--data` evaluates on another
 data spec instead (its `--split` part, split with the run's fractions).
 """
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from seqlab.errors import ConfigError, DataError
-from seqlab.models.base import SequenceModel
+from seqlab.models.base import build_config, SequenceModel
 from seqlab.models.decoding import Forecast
 
 __all__ = ["LinearAR", "LinearARConfig"]
@@ -118,7 +118,8 @@ class LinearAR(SequenceModel):
 
     config_class = LinearARConfig
 
-    def __init__(self, config: LinearARConfig):
+    def __init__(self, config: LinearARConfig | dict | None = None, **fields):
+        config = build_config(LinearARConfig, config, fields)
         super().__init__(config)
         self.tau = config.tau
         self.register_buffer("coef", torch.zeros(1 + self.tau, dtype=torch.float64))

@@ -47,7 +47,7 @@ import math
 import torch
 
 from seqlab.errors import ConfigError, DataError
-from seqlab.models.base import SequenceModel
+from seqlab.models.base import build_config, SequenceModel
 from seqlab.models.emissions import IGNORE_INDEX
 
 __all__ = ["MarkovLM", "MarkovConfig", "SMOOTHINGS"]
@@ -161,7 +161,8 @@ class MarkovLM(SequenceModel):
 
     config_class = MarkovConfig
 
-    def __init__(self, config: MarkovConfig):
+    def __init__(self, config: MarkovConfig | dict | None = None, **fields):
+        config = build_config(MarkovConfig, config, fields)
         super().__init__(config)
         self.V, self.k = config.vocab_size, config.order
         self.base = self.V + 1

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from seqlab.errors import ConfigError
-from seqlab.models.base import SequenceModel
+from seqlab.models.base import build_config, SequenceModel
 from seqlab.models.emissions import GaussianHead
 
 __all__ = ["NeuralAR", "NeuralARConfig"]
@@ -66,7 +66,8 @@ class NeuralAR(SequenceModel):
 
     config_class = NeuralARConfig
 
-    def __init__(self, config: NeuralARConfig):
+    def __init__(self, config: NeuralARConfig | dict | None = None, **fields):
+        config = build_config(NeuralARConfig, config, fields)
         super().__init__(config)
         c = config
         self.tau, self.real = c.tau, c.vocab_size is None
