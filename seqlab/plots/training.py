@@ -23,11 +23,10 @@ def plot_loss_curve(rows: Sequence[dict], path: str | Path, title: str | None = 
     if train:
         ax.plot(*zip(*train), label="train", color="tab:blue", linewidth=1.2)
     if val:
-        ax.plot(*zip(*val), label="validation", color="tab:orange", marker="o", markersize=3)
         best_step, best = min(val, key=lambda p: p[1])
+        ax.plot(*zip(*val), color="tab:orange", marker="o", markersize=3,
+                label=f"validation (best {best:.3f} nats = {best / math.log(2):.3f} bits, step {best_step})")
         ax.axhline(best, color="tab:orange", linestyle=":", linewidth=0.8)
-        ax.annotate(f"best {best:.3f} nats ({best / math.log(2):.3f} bits) at step {best_step}",
-                    (best_step, best), textcoords="offset points", xytext=(4, 6), fontsize=8)
     if not train and not val:
         ax.text(0.5, 0.5, "no training steps (fitted model)", ha="center", va="center",
                 transform=ax.transAxes)
