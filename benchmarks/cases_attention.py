@@ -3,8 +3,10 @@
 Shapes: B=8 batch, h=8 heads, d=64 head dim (E = d_model = 512, F = 2048), T = 128, 512, 1024.
 "forward" runs under torch.no_grad() in eval mode (inference, where torch may take its fused
 fast path); "train" is forward + backward in train mode with dropout 0.
-Runners: "torch.nn" (reference), "seqlab (default)" and, for attention, "seqlab (explicit
-weights)" = the softmax path that also returns the attention weights.
+Layers run with a causal mask (GPT / decoder use) and, for the encoder, bidirectionally on a
+half-padded batch (key padding mask). Runners: "torch.nn" (reference), "seqlab (default)" and,
+for attention, "seqlab (explicit weights)" = the softmax path that also returns the weights
+(with "torch.nn (weights)", nn.MultiheadAttention's need_weights=True path, beside it).
 """
 
 from __future__ import annotations
@@ -103,6 +105,22 @@ def _layer_case(T: int, decoder: bool, train: bool) -> Case:
     return Case(f"{name} causal T={T} {'train' if train else 'forward'}", runners, "torch.nn")
 
 
+def _padded_encoder_case(T: int, train: bool) -> Case:
+    """A bidirectional encoder layer on a batch where half the rows are padded to half length."""
+    kw = dict(d_model=E, nhead=h, dim_feedforward=4 * E, dropout=0.0, batch_first=True)
+    x = torch.randn(B, T, E)
+    kpm = torch.zeros(B, T, dtype=torch.bool)
+    kpm[B // 2:, T // 2:] = True
+    t, o = _pair(nn.TransformerEncoderLayer(**kw), snn.TransformerEncoderLayer(**kw), train)
+    xi = x.clone().requires_grad_(train)
+    wrap = (lambda f: _train(f, [xi, *t.parameters(), *o.parameters()])) if train else _fwd
+    runners = {
+        "torch.nn": wrap(lambda: t(xi, src_key_padding_mask=kpm)),
+        "seqlab (default)": wrap(lambda: o(xi, src_key_padding_mask=kpm)),
+    }
+    return Case(f"TransformerEncoderLayer padded T={T} {'train' if train else 'forward'}", runners, "torch.nn")
+
+
 def cases(quick: bool) -> list[Case]:
     """Attention (function and module) and Transformer layers at each T."""
     out = []
@@ -112,4 +130,5 @@ def cases(quick: bool) -> list[Case]:
             out.append(_mha_case(T, train))
         for decoder in (False, True):
             out += [_layer_case(T, decoder, train) for train in (False, True)]
+        out += [_padded_encoder_case(T, train) for train in (False, True)]
     return out

@@ -1,5 +1,7 @@
 """`seqlab attention DIR --text TEXT`: per-layer, per-head attention heatmaps of a Transformer run.
 
+Shapes: L layers, h heads, T text tokens, T' = T + 1 positions with the start symbol.
+
 Runs the model once on `<bos> + TEXT` (the internal start symbol is position 0) and draws, for
 every layer l and head j, the matrix α^{(l,j)} (T, T) with α_{t,s} = softmax_s(q_t·k_s / sqrt(d_k)
 + M_{t,s}) (M the causal mask), i.e. how much query position t reads key position s. The weights

@@ -161,10 +161,15 @@ def train_markov(data: CompareData, budget: float, max_order: int, seed: int, sa
     last_cost = 0.0
     for k in range(1, max_order + 1):
         spent = time.perf_counter() - t0
-        if k > 1 and spent + 2 * last_cost > budget:  # the next order costs about as much again
+        if k > 1 and spent + 2 * last_cost > budget:  # stop if order k could cost ~2x order k-1
             break
         t_k = time.perf_counter()
-        model = build_model("markov", order=k, vocab_size=data.vocab_size, smoothing="kneser-ney")
+        try:
+            model = build_model("markov", order=k, vocab_size=data.vocab_size, smoothing="kneser-ney")
+        except ConfigError:  # e.g. V^(k+1) n-gram keys no longer fit in 64 bits: stop at k - 1
+            if k == 1:
+                raise
+            break
         model.fit(data.train_ids)
         loss = score(model, data.eval_windows)
         last_cost = time.perf_counter() - t_k
@@ -176,7 +181,7 @@ def train_markov(data: CompareData, budget: float, max_order: int, seed: int, sa
             best, best_loss, best_k = model, loss, k
     seconds = time.perf_counter() - t0
     tokens = len(data.train_ids) * len(curve[0])
-    _save(best, "markov", data, run_dir, {"order": best_k})
+    _save(best, "markov", data, run_dir)
     return _result("markov", best, data, f"{best_k}", seconds, tokens / max(seconds, 1e-9),
                    len(curve[0]), curve, sample_tokens, seed)
 
@@ -279,7 +284,7 @@ def fit_with_trainer(model, data: CompareData, *, budget, block_size, batch_size
             "tokens_per_second": result.tokens_per_second, "curve": curve}
 
 
-def _save(model, name: str, data: CompareData, run_dir: Path, fields: dict) -> None:
+def _save(model, name: str, data: CompareData, run_dir: Path) -> None:
     """Write a run folder for a model fitted outside the Trainer (Markov)."""
     from seqlab.train import TrainConfig, save_run
 

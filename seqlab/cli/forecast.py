@@ -129,7 +129,7 @@ def load_model(run_dir: str):
     loaded = load_run(check_run_dir(run_dir))
     if loaded.model.emission_kind != "gaussian":
         raise ConfigError(f"{run_dir} holds a token model; forecast needs a real-valued run")
-    return loaded.model, loaded.config.data, loaded.split
+    return loaded.model, loaded.config.data, loaded.split, loaded.config.model
 
 
 def error_growth(model, z: np.ndarray, start: int, ks, context: int, samples: int, seed: int,
@@ -185,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         mu, sigma = float(scaler.mean), float(scaler.std)
     z = (y - mu) / sigma  # (T,)
     model = loaded[0] if loaded is not None else build_and_train(args, z[:n])
+    name = loaded[3] if loaded is not None else args.model
     block = getattr(model.config, "block_size", None)
     context = min(args.context or 64, n, block or n)
 
@@ -201,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
                           min(args.samples, 100), args.seed, sigma)
 
     rows = [[name, m["mae"], m["rmse"], m["mase"]] for name, m in
-            ((args.model, metrics["model"]), ("naive (last value)", metrics["naive"]))]
+            ((name, metrics["model"]), ("naive (last value)", metrics["naive"]))]
     table = markdown_table(["forecast", "MAE", "RMSE", "MASE"], rows, digits=4)
     gtable = markdown_table(["k", "one-step RMSE", "recursive k-step RMSE"],
                             [[k, a, b] for k, a, b in zip(growth["k"], growth["one_step_rmse"],
@@ -210,16 +211,16 @@ def run(args: argparse.Namespace) -> int:
         plot_forecast(y[:n], truth, mean, lower, upper, tmp / "forecast.png",
                       error_growth={"one-step": (growth["k"], growth["one_step_rmse"]),
                                     "recursive": (growth["k"], growth["recursive_rmse"])},
-                      title=f"{args.model} on {args.data}: {H}-step forecast")
+                      title=f"{name} on {args.data}: {H}-step forecast")
         (tmp / "forecast.csv").write_text(csv_text(
             ["t", "truth", "mean", "q05", "q95"],
             [[n + i, f"{truth[i]:.6g}", f"{mean[i]:.6g}", f"{lower[i]:.6g}", f"{upper[i]:.6g}"]
              for i in range(H)]), encoding="utf-8")
-        record = {"data": args.data, "model": args.model, "horizon": H, "train_length": n,
+        record = {"data": args.data, "model": name, "run": args.run, "horizon": H, "train_length": n,
                   "series_length": len(y), "context": context, "metrics": metrics,
                   "interval_90_coverage": inside, "error_growth": growth}
         (tmp / "metrics.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"{args.model} on {args.data}: forecast of the {H} values after t = {n} "
+    print(f"{name} on {args.data}: forecast of the {H} values after t = {n} "
           f"(90% interval covers {100 * inside:.0f}% of them)\n")
     print(table)
     print(gtable, end="")

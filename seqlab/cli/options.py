@@ -39,6 +39,7 @@ __all__ = [
     "parse_int_list",
     "parse_name_list",
     "option_name",
+    "given_values",
 ]
 
 

@@ -16,6 +16,7 @@ model name. Multi-process training: `torchrun --nproc_per_node=N -m seqlab train
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -43,8 +44,9 @@ writes: OUT/config.json, OUT/model.safetensors, OUT/tokenizer.json, OUT/metrics.
 
 def _peek_model(argv) -> str | None:
     """The value of --model in a `train` command line, if any (shapes the model options)."""
-    if not argv or argv[0] != "train":
+    if "train" not in argv:
         return None
+    argv = argv[argv.index("train"):]
     for i, arg in enumerate(argv):
         if arg == "--model" and i + 1 < len(argv):
             return argv[i + 1]
@@ -67,7 +69,8 @@ def add_parser(subparsers, argv):
     model = _peek_model(argv)
     p = subparsers.add_parser("train", help="train one model into a run folder",
                               description=__doc__, epilog=EXAMPLE)
-    p.add_argument("--model", choices=MODEL_NAMES, required=True, help="model family")
+    p.add_argument("--model", choices=MODEL_NAMES, default=None,
+                   help="model family (required unless --resume)")
     p.add_argument("--data", metavar="SPEC", default="pydoc", help="data spec (default: pydoc)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder to create")
     p.add_argument("--tokenizer", choices=["char", "word", "bpe"], default="char",
@@ -95,9 +98,27 @@ def add_parser(subparsers, argv):
 
 
 def build_run_config(args: argparse.Namespace):
+    """The RunConfig for a new run, or for --resume the stored one with the given training
+    options applied (None when none were given: continue exactly as configured)."""
+    import dataclasses
+
     from seqlab.data import parse_spec
     from seqlab.train.config import RunConfig, TrainConfig
 
+    if args.resume:
+        from seqlab.train import read_config
+
+        given = given_values(args, args.train_fields, dest_prefix="train_")
+        if not given:
+            return None
+        stored = RunConfig.from_dict(read_config(args.out)["run"])
+        try:
+            stored.train = dataclasses.replace(stored.train, **given)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return stored
+    if args.model is None:
+        raise ConfigError("--model is required (unless --resume continues a run)")
     parse_spec(args.data)  # unknown spec -> DataError before anything is written
     train = dataclass_from_args(TrainConfig, args, args.train_fields, dest_prefix="train_")
     model_config = given_values(args, args.model_fields, dest_prefix="model_")
@@ -106,18 +127,20 @@ def build_run_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    run_config = build_run_config(args)
-    from seqlab.train import train_run
-
     out = Path(args.out)
     if args.resume and not (out / "config.json").is_file():
         raise ConfigError(f"--resume: {out} is not a run folder to resume")
+    run_config = build_run_config(args)
+    from seqlab.train import train_run
+
     if not args.resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"output folder already exists and is not empty: {out} (use --resume to continue it)")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     result = train_run(run_config, out, resume=args.resume, progress=progress)
     summary = _summary(result)
-    print(f"trained {args.model} on {args.data} -> {out}" + (f"  ({summary})" if summary else ""))
+    what = "resumed" if args.resume else f"trained {args.model} on {args.data} ->"
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
+        print(f"{what} {out}" + (f"  ({summary})" if summary else ""))
     return 0
 
 

@@ -76,7 +76,8 @@ def padding_mask(lengths: Tensor, max_len: int | None = None, *, dtype: torch.dt
     """
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-        raise DataError(f"lengths must be a 1-D integer tensor (B,), got dtype {lengths.dtype} shape {tuple(lengths.shape)}")
+        raise DataError(f"lengths must be a 1-D integer tensor (B,), got dtype {lengths.dtype} "
+                        f"shape {tuple(lengths.shape)}")
     longest = int(lengths.max()) if lengths.numel() else 0
     if lengths.numel() and int(lengths.min()) < 0:
         raise DataError(f"lengths must be >= 0, got {int(lengths.min())}")
@@ -159,7 +160,8 @@ def scaled_dot_product_attention(
             # other backends may give NaN there: neutralise those rows before the kernel, zero after
             blocked = _blocked_rows(attn_mask)
             if bool(blocked.any()):
-                attn_mask = attn_mask | blocked if attn_mask.dtype == torch.bool else attn_mask.masked_fill(blocked, 0.0)
+                is_bool = attn_mask.dtype == torch.bool
+                attn_mask = attn_mask | blocked if is_bool else attn_mask.masked_fill(blocked, 0.0)
             else:
                 blocked = None
         out = F.scaled_dot_product_attention(
@@ -186,7 +188,8 @@ def scaled_dot_product_attention(
             M = M.masked_fill(blocked, 0.0)  # keep softmax finite there (and its gradient)
         else:
             blocked = None
-        A = A + M
+        # in place when shapes allow: autograd does not need the product A itself
+        A = A.add_(M) if torch.broadcast_shapes(A.shape, M.shape) == A.shape else A + M
     # P = softmax(A) over the keys
     P = torch.softmax(A, dim=-1)  # (..., h, T, S)
     if blocked is not None:

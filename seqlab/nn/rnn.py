@@ -3,6 +3,10 @@
 Shapes: T time, B batch, I input size, H hidden size, P = proj_size if the LSTM projects else H,
 L num_layers, D = 2 if bidirectional else 1, N = number of valid steps in a PackedSequence.
 
+References: see `seqlab.nn.rnn_cells` (Elman 1990; Hochreiter & Schmidhuber 1997; Cho et al. 2014)
+and, for the LSTM projection, Sak, Senior & Beaufays, "Long short-term memory recurrent neural
+network architectures for large scale acoustic modeling" (2014).
+
 The equations of one step live in the cells (`seqlab.nn.rnn_cells`); a stack runs layer l over the
 whole sequence, feeds its outputs (both directions concatenated, dropout between layers in
 training) to layer l+1, and returns the last layer's outputs and every layer's final states.

@@ -56,6 +56,8 @@ def plot_forecast(
         for label, (ks, errors) in error_growth.items():
             ax.plot(ks, errors, marker="o", label=label)
         ax.set_xscale("log", base=2)
+        ks = sorted({int(k) for ks_, _ in error_growth.values() for k in ks_})
+        ax.set_xticks(ks, [str(k) for k in ks])
         ax.set_xlabel("steps ahead k")
         ax.set_ylabel("RMSE")
         ax.set_title("one-step vs recursive k-step error")

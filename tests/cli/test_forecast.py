@@ -85,6 +85,7 @@ def test_forecast_loads_a_trained_run(tmp_path, seqlab):
     assert result.code == 0, result
     record = json.loads((out / "metrics.json").read_text())
     assert record["train_length"] == 285  # the run's own test part (90/5/5 of 300) is forecast
+    assert record["model"] == "gru" and record["run"] == str(run_dir)
     assert record["error_growth"]["k"] == [1, 4]
     text_run = seqlab("forecast", "--run", tmp_path, "--data", spec, "--out", tmp_path / "x")
     assert_one_line_error(text_run, "not a seqlab run folder")

@@ -101,3 +101,18 @@ def test_train_help_lists_model_options(seqlab):
     assert result.code == 0
     assert "--d-model" in result.out and "--n-head" in result.out and "--time-budget" in result.out
     assert "example" in result.out
+
+
+def test_resume_continues_to_more_steps(tmp_path, seqlab, corpus):
+    out = tmp_path / "run"
+    common = ["--batch-size", "4", "--block-size", "8", "--eval-interval", "2", "--eval-tokens", "64",
+              "--no-progress"]
+    first = seqlab("train", "--model", "gru", "--data", f"file:{corpus}", "--out", out, "--steps", "2",
+                   "--hidden-size", "8", "--embed-dim", "4", *common)
+    assert first.code == 0, first
+    assert json.loads((out / "result.json").read_text())["steps"] == 2
+    again = seqlab("train", "--out", out, "--resume", "--steps", "4", "--no-progress")
+    assert again.code == 0, again
+    assert json.loads((out / "result.json").read_text())["steps"] == 4
+    assert_one_line_error(seqlab("train", "--out", tmp_path / "none", "--resume"), "not a run folder")
+    assert_one_line_error(seqlab("train", "--out", tmp_path / "new", "--data", "pydoc"), "--model is required")

@@ -174,7 +174,8 @@ def test_matches_torch_fast_path_in_inference():
 def test_state_dict_both_directions_and_layouts():
     for kw in (dict(), dict(kdim=5, vdim=7), dict(bias=False, add_bias_kv=True)):
         theirs, ours = nn.MultiheadAttention(8, 2, **kw), MultiHeadAttention(8, 2, **kw)
-        assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+        shapes = lambda m: {k: v.shape for k, v in m.state_dict().items()}  # noqa: E731
+        assert shapes(ours) == shapes(theirs)
         ours.load_state_dict(theirs.state_dict())
         fresh = nn.MultiheadAttention(8, 2, **kw)
         fresh.load_state_dict(ours.state_dict())
