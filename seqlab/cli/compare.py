@@ -75,6 +75,8 @@ def add_parser(subparsers, argv):
                    help="Markov tries orders 1..K on validation within its budget (default: 8)")
     p.add_argument("--sample-tokens", type=parse_int, default=80, metavar="N",
                    help="length of each family's generated sample (default: 80)")
+    p.add_argument("--prompt", default=None,
+                   help="text every family's sample continues (default: the corpus's first word)")
     p.add_argument("--seed", type=parse_int, default=0, help="seed for every family (default: 0)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
@@ -120,7 +122,8 @@ def write_outputs(out: Path, results, setup: dict) -> str:
         f"{setup['val_tokens']:,} validation tokens in windows of {setup['block_size']}. "
         f"A uniform guess scores log2 V = {math.log2(setup['vocab_size']):.3f} bits per token.", "",
         table,
-        "Samples (temperature 0.8, seed {}):".format(setup["seed"]), "",
+        f"Samples (the prompt {setup['prompt']!r} continued at temperature 0.8, seed {setup['seed']}):",
+        "",
     ]
     for r in rows:
         lines += [f"**{r[1]}**", "", "```", r[-1], "```", ""]
@@ -139,16 +142,19 @@ def write_outputs(out: Path, results, setup: dict) -> str:
     return table
 
 
-def _warn_if_busy(threads: int) -> None:
-    """Equal budgets only compare families fairly if nothing else competes for the cores."""
-    import os
+def _threads(args: argparse.Namespace) -> int:
+    """compare trains with 1 torch thread unless `seqlab --threads N compare` asks for more.
 
-    cores = os.cpu_count() or 1
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if threads > 1 and load > cores:
-        print(f"seqlab compare: note: this machine is busy (load {load:.1f} on {cores} cores); "
-              f"multi-threaded torch slows down badly when cores are shared, consider "
-              f"`seqlab --threads 1 compare`", file=sys.stderr)
+    Measured here (docs/cli.md): with 2 threads on 2 cores that anything else also uses, spinning
+    OpenMP threads made training steps 3-100x slower (an LSTM managed 8 steps in 35 s), which turns
+    an equal time budget into a lottery; 1 thread loses at most the 2-thread speed-up on an idle
+    machine (about 1.1-1.8x) and treats every family alike.
+    """
+    import torch
+
+    if getattr(args, "threads", None) is None:
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,9 +165,10 @@ def run(args: argparse.Namespace) -> int:
     models = check_models(args.models)
     out = check_new_out_dir(args.out if args.out is not None else default_out_dir("compare"))
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    _warn_if_busy(torch.get_num_threads())
+    _threads(args)
     t_start = time.perf_counter()
-    data = fam.prepare_data(args.data, args.tokenizer, args.val_tokens, args.size, args.block_size)
+    data = fam.prepare_data(args.data, args.tokenizer, args.val_tokens, args.size, args.block_size,
+                            args.prompt)
     print(f"seqlab compare: {args.data} ({data.text_length:,} characters), {args.tokenizer} tokenizer "
           f"V={data.vocab_size}, train {len(data.train_ids):,} / val slice {data.eval_windows.numel():,} "
           f"tokens; {len(models)} families x {args.budget:g} s", file=sys.stderr)
@@ -182,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
             "train_tokens": len(data.train_ids), "val_tokens": int(data.eval_windows.numel()),
             "val_part_tokens": int(data.val_ids.numel()),
             "block_size": data.block_size, "budget": args.budget, "size": args.size,
-            "seed": args.seed, "threads": torch.get_num_threads(), "models": models,
+            "seed": args.seed, "prompt": data.prompt, "threads": torch.get_num_threads(), "models": models,
             "python": platform.python_version(), "torch": torch.__version__,
         }
         table = write_outputs(tmp, results, setup)

@@ -28,7 +28,7 @@ def compared(tmp_path_factory, corpus):
     return out
 
 
-def test_leaderboard_files(compared):
+def test_leaderboard_files(compared, corpus):
     rows = list(csv.DictReader((compared / "leaderboard.csv").open(encoding="utf-8")))
     setup = json.loads((compared / "setup.json").read_text())
     assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4]
@@ -42,10 +42,12 @@ def test_leaderboard_files(compared):
         assert b == pytest.approx(nats / math.log(2), rel=1e-5)
         assert ppl == pytest.approx(math.exp(nats), rel=1e-5)
         assert int(r["parameters"]) > 0 and float(r["train_seconds"]) > 0 and int(r["steps"]) >= 1
+        assert r["sample"].startswith(setup["prompt"]) and len(r["sample"]) > len(setup["prompt"])
     # counting n-grams on word salad beats a uniform guess by far, even in 0.4 s
     markov = next(r for r in rows if r["model"].startswith("markov"))
     assert float(markov["val_bits_per_token"]) < uniform - 1
     assert setup["val_tokens"] == 320 and setup["block_size"] == 16
+    assert setup["prompt"].strip() in corpus.read_text().split()[:1]  # the corpus's first word
     md = (compared / "leaderboard.md").read_text(encoding="utf-8")
     assert "| rank | model" in md and md.count("\n|") >= 6
     w, h = png_size(compared / "leaderboard.png")
@@ -85,11 +87,13 @@ def test_same_windows_same_score_as_log_prob(corpus):
     (["--data", "nosuchkind:x"], ["unknown data spec"]),
     (["--data", "file:/nonexistent/corpus.txt"], ["/nonexistent/corpus.txt"]),
     (["--data", "sine"], ["text data spec"]),
+    (["--data", "CORPUS", "--prompt", "the QZ"], ["'Q'", "'Z'"]),
     (["--budget", "soon"], ["--budget", "soon"]),
     (["--budget", "0"], ["--budget", "positive"]),
     (["--val-tokens", "1.5"], ["--val-tokens"]),
 ])
-def test_bad_input_one_line_no_folder(tmp_path, seqlab, argv, fragments):
+def test_bad_input_one_line_no_folder(tmp_path, seqlab, corpus, argv, fragments):
+    argv = [f"file:{corpus}" if a == "CORPUS" else a for a in argv]
     out = tmp_path / "board"
     result = seqlab("compare", "--out", out, *TINY, *argv)
     assert_one_line_error(result, *fragments)
