@@ -3,7 +3,8 @@
 Sampling draws x_t ~ softmax(logits_t / temperature) restricted to the top-k tokens and/or the
 top-p nucleus; `--temperature 0` is greedy; `--beams K` runs beam search (deterministic, ignores
 the sampling options); `--seed` makes sampling repeatable; `--stream` prints each token as soon as
-it is generated (one model step each: recurrent state or KV cache).
+it is generated (one model step each: recurrent state or KV cache). For a seq2seq run the prompt is
+the source and the decoded target is printed (up to `<eos>`).
 
 A prompt holding characters the run's tokenizer cannot represent is rejected with one line naming
 them, before anything is generated.
@@ -70,6 +71,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.run_dir} holds a real-valued model; use seqlab forecast")
     ids = encode_prompt(tokenizer, args.prompt)
     prompt = torch.tensor(ids, dtype=torch.long)  # (T0,)
+    if loaded.data_kind == "pairs":  # an encoder-decoder: the prompt is the source
+        if args.stream:
+            raise ConfigError("--stream is for language models; a seq2seq run translates the whole prompt")
+        out_ids = model.translate(prompt[None], max_len=args.max_new_tokens, num_beams=args.beams,
+                                  **({} if args.beams > 1 else {"temperature": args.temperature,
+                                                                "top_k": args.top_k, "top_p": args.top_p,
+                                                                "seed": args.seed}))[0]
+        sys.stdout.write(tokenizer.decode(out_ids) + "\n")
+        return 0
     temperature = args.temperature
     out = sys.stdout
     if args.stream:

@@ -75,7 +75,7 @@ def build_parser(argv: Sequence[str] = ()) -> ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seqlab {__version__}")
     parser.add_argument("--threads", type=parse_positive_int, default=None, metavar="N",
-                        help="torch CPU threads (default: torch's choice, one per core); use 1 on a "
+                        help="torch CPU threads (default: one per core, but 1 for compare); use 1 on a "
                              "machine busy with other work, where spinning threads slow torch down")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name in COMMANDS:

@@ -208,11 +208,12 @@ class _RecurrentStack(nn.Module):
     def _pick_impl(self, x: Tensor) -> str:
         """The faster path for this cell and device whenever both compute the same equation.
 
-        Measured with benchmarks/cases_rnn.py (torch 2.13, CPU, 2 threads, B=32 T=128 I=128 H=256,
-        see docs/nn-recurrent.md): oneDNN's fused LSTM beats the explicit loop (explicit ≈ 1.3-1.6x),
-        so LSTM -> fused. torch has no fused GRU/RNN kernel on CPU (its loop runs through ATen
-        autograd), and the hand-written BPTT wins the training step (≈ 0.7-0.9x), so GRU/RNN ->
-        explicit on CPU. On GPU, cuDNN's kernels are the fused path.
+        Measured with `python benchmarks/bench_nn.py --only rnn` (torch 2.13, CPU, 2 threads, B=32,
+        T=128/512, H=256/512; table in docs/nn-recurrent.md), explicit vs fused time:
+        LSTM: oneDNN's fused kernel wins (explicit 1.2x training, 1.9x inference), so LSTM -> fused.
+        GRU, RNN: torch has no fused CPU kernel for them (its C++ loop records autograd per op); the
+        explicit loop and hand-written BPTT ran 0.70-0.83x torch's time for training and 0.72-0.96x
+        for inference, so GRU/RNN -> explicit on CPU. On GPU the fused path is cuDNN -> fused.
         """
         if self.impl != "auto":
             return self.impl

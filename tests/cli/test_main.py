@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from seqlab.cli import main as main_module
 from seqlab.cli.main import COMMANDS
 from tests.cli.conftest import assert_one_line_error
 

@@ -27,6 +27,15 @@ def test_seq2seq_reports_greedy_and_beam(tmp_path, seqlab, model):
     assert [r["decoding"] for r in rows] == ["greedy", "beam search"]
     assert (out / "run" / "config.json").is_file()
     assert "| decoding" in (out / "results.md").read_text()
+    # the saved run translates with `seqlab generate` (the prompt is the source)
+    from seqlab.train import load_run
+
+    greedy = seqlab("generate", out / "run", "--prompt", "abc", "-n", "6", "--temperature", "0")
+    run = load_run(out / "run")
+    src = torch.tensor([run.tokenizer.encode("abc")])
+    expected = run.tokenizer.decode(run.model.translate(src, max_len=6)[0])
+    assert greedy.code == 0 and greedy.out == expected + "\n"
+    assert seqlab("generate", out / "run", "--prompt", "abc", "-n", "6", "--beams", "2").code == 0
 
 
 @pytest.mark.parametrize("argv, fragments", [

@@ -36,8 +36,8 @@ def test_fused_equals_explicit(kind, layers, bidir, lengths, seed):
     fused = MODELS[kind](num_layers=layers, bidirectional=bidir, dtype=torch.float64, impl="fused")
     explicit = MODELS[kind](num_layers=layers, bidirectional=bidir, dtype=torch.float64, impl="explicit")
     explicit.load_state_dict(fused.state_dict())
-    x = torch.randn(7, 4, 3, dtype=torch.float64)
-    lens = torch.randint(1, 8, (4,)) if lengths else None
+    x = torch.randn(19, 4, 3, dtype=torch.float64)  # T=19 > 2 backward chunks of 8 steps
+    lens = torch.randint(1, 20, (4,)) if lengths else None
     res = []
     for m in (fused, explicit):
         xi = x.clone().requires_grad_(True)
@@ -167,12 +167,12 @@ def test_unbatched_matches_batch_of_one():
 def test_bptt_gradcheck_float64():
     """The hand-written backward equals finite differences, with and without a lengths mask."""
     d = torch.float64
-    T, B, I, H, P = 4, 3, 2, 3, 2
+    T, B, I, H, P = 11, 3, 2, 3, 2  # T > CHUNK: several chunks of the backward, one partial
 
     def r(*s):
         return torch.randn(*s, dtype=d, requires_grad=True)
 
-    mask = (torch.arange(T)[:, None] < torch.tensor([4, 1, 3])).unsqueeze(-1)
+    mask = (torch.arange(T)[:, None] < torch.tensor([11, 1, 9])).unsqueeze(-1)
     for m in (None, mask):
         for relu in (False, True):
             assert gradcheck(lambda *a: rnn_bptt(*a, mask=m, relu=relu), (r(T, B, I), r(B, H), r(H, I), r(H, H), r(H), r(H)))
