@@ -6,12 +6,13 @@ Vaswani et al., "Attention Is All You Need", 2017; pre-norm blocks (Xiong et al.
 The past is summarised by causal attention over every earlier element (the lecture's "naive"
 model that keeps the whole history), read after an internal start symbol at position 0:
 
-    z_0 = e(BOS) + p_0,   z_{t+1} = e(x_t) + p_{t+1}                  (B, T+1, d)
+    z_0 = s·e(BOS) + p_0,   z_{t+1} = s·e(x_t) + p_{t+1}              (B, T+1, d)
     z   <- z + SA(LN_1(z)) (causal),   z <- z + FF(LN_2(z))             n_layer times
     P(x_t | x_<t) = emission(W_o LN_f(z_t) + b_o)
 
 e: token embedding of V + 1 rows (row V is BOS) or, for real values, w_in x + b_in with a learned
-start vector; p: sinusoidal or learned positions. With `tie_weights`, W_o = E[:V] is read from the
+start vector; p: sinusoidal or learned positions; s = sqrt(d) with sinusoidal positions on tokens
+(Vaswani et al. sec. 3.4), else 1. With `tie_weights`, W_o = E[:V] is read from the
 embedding weight directly, so the state_dict has no shared tensors (safetensors-safe).
 
 Incremental decoding: the state holds one seqlab.nn KVCache per layer and the elements read so
@@ -81,10 +82,17 @@ class TransformerLM(SequenceModel):
         self.tied = self.tokens and c.tie_weights
         if self.tokens:
             self.embed = nn.Embedding(c.vocab_size + 1, d)  # row V is BOS
-            nn.init.normal_(self.embed.weight, std=0.02)
+            # Sinusoidal positions have amplitude 1, so, as in Vaswani et al. (sec. 3.4), token
+            # embeddings are scaled by sqrt(d) (initialised at std d^-1/2, i.e. unit scale after
+            # scaling); at GPT's std 0.02 the positions drown the tokens and training stalls at the
+            # unigram loss. Learned positions start as small as the embeddings and need no scale.
+            sinusoidal = c.positions == "sinusoidal"
+            self.emb_scale = d**0.5 if sinusoidal else 1.0
+            nn.init.normal_(self.embed.weight, std=d**-0.5 if sinusoidal else 0.02)
         else:
             self.in_proj = nn.Linear(1, d)
             self.bos = nn.Parameter(torch.randn(d) * 0.02)
+            self.emb_scale = 1.0
         n_pos = c.block_size + 1  # BOS + block_size elements
         if c.positions == "sinusoidal":
             self.pos = snn.SinusoidalPositionalEncoding(d, max_len=n_pos, dropout=c.dropout, batch_first=True)
@@ -109,7 +117,7 @@ class TransformerLM(SequenceModel):
         if with_bos:
             bos = self.embed.weight[self.config.vocab_size] if self.tokens else self.bos
             e = torch.cat([bos.expand(B, 1, -1), e], 1)  # (B, T+1, d)
-        return e
+        return e * self.emb_scale
 
     def _emit(self, z: torch.Tensor) -> torch.Tensor:
         """z (..., d) -> params (..., P); z is already final-normed by the encoder stack."""

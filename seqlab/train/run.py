@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from seqlab.errors import ConfigError, DataError
@@ -68,7 +69,7 @@ def prepare_data(spec: str, tokenizer_kind: str = "char", fractions=(0.9, 0.05, 
     if kind == "text":
         raw = data.load_text(spec)
     elif kind == "series":
-        raw = data.load_series(spec)
+        raw = np.array(data.load_series(spec), dtype=np.float64)  # a writable copy (statsmodels arrays are read-only)
     else:
         raw = data.load_pairs(spec)
     if split_record is not None:
