@@ -1,11 +1,13 @@
 """Building blocks, each a drop-in twin of the torch.nn class of the same name.
 
 Same constructor arguments, forward signature, return structure and state_dict keys as torch.nn,
-so `ours.load_state_dict(theirs.state_dict())` works in both directions. See docs/nn.md.
+so `ours.load_state_dict(theirs.state_dict())` works in both directions. See docs/nn-recurrent.md
+and docs/nn-attention.md.
 """
 
 from seqlab.nn.rnn_cells import *  # noqa: F401,F403
 from seqlab.nn.rnn import *  # noqa: F401,F403
 from seqlab.nn.attention import *  # noqa: F401,F403
+from seqlab.nn.multihead import *  # noqa: F401,F403
 from seqlab.nn.positional import *  # noqa: F401,F403
 from seqlab.nn.transformer import *  # noqa: F401,F403

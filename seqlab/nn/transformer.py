@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.errors import ConfigError, DataError
-from seqlab.nn.attention import KVCache, MultiHeadAttention, causal_mask
+from seqlab.nn.attention import causal_mask
+from seqlab.nn.multihead import KVCache, MultiHeadAttention
 
 __all__ = [
     "TransformerEncoderLayer",
