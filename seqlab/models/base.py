@@ -254,22 +254,34 @@ class SequenceModel(nn.Module):
         if not any(p.requires_grad for p in self.parameters()):
             raise ConfigError(f"{type(self).__name__} has no trainable parameters; use fit(data)")
         sampler = _BatchSampler(data, self.emission_kind, batch_size, block_size, seed)
-        opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
-        losses = []
-        self.train()
-        for i in range(steps):
+
+        def batch_loss() -> torch.Tensor:
             x, lengths = sampler.next()
-            loss = -self.log_prob(x, lengths).sum() / max(self.count(x, lengths), 1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
-            opt.step()
-            losses.append(loss.item())
-            if verbose and (i % 50 == 0 or i == steps - 1):
-                print(f"step {i:5d}  loss {loss.item():.4f}")
-        self.eval()
-        return losses
+            return -self.log_prob(x, lengths).sum() / max(self.count(x, lengths), 1)
+
+        return adamw_loop(self, batch_loss, steps, lr, weight_decay, grad_clip, verbose)
+
+
+def adamw_loop(model: nn.Module, batch_loss, steps: int, lr: float, weight_decay: float,
+               grad_clip: float, verbose: bool = False) -> list[float]:
+    """The quick-`fit` optimiser loop shared by every neural model: `steps` AdamW updates on
+    `batch_loss()` (a fresh batch's mean loss each call), clipping the gradient norm at
+    `grad_clip` (0 = off); returns each step's loss and leaves the model in eval mode."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    losses = []
+    model.train()
+    for i in range(steps):
+        loss = batch_loss()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        losses.append(loss.item())
+        if verbose and (i % 50 == 0 or i == steps - 1):
+            print(f"step {i:5d}  loss {loss.item():.4f}")
+    model.eval()
+    return losses
 
 
 class _BatchSampler:

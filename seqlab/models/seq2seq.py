@@ -36,7 +36,7 @@ from torch import nn
 from seqlab import nn as snn
 from seqlab.errors import ConfigError, DataError
 from seqlab.models import decoding
-from seqlab.models.base import SequenceModel, build_config
+from seqlab.models.base import SequenceModel, adamw_loop, build_config
 from seqlab.models.emissions import IGNORE_INDEX
 from seqlab.models.rnn import CELLS
 
@@ -353,17 +353,9 @@ class Seq2Seq(SequenceModel):
         if src_all.dim() != 2 or tgt_all.dim() != 2 or src_all.shape[0] != tgt_all.shape[0]:
             raise DataError("fit: pairs must be (src (N, S), tgt (N, T)) with the same N")
         g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
-        opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
-        losses = []
-        self.train()
-        for _ in range(steps):
+
+        def batch_loss() -> torch.Tensor:
             rows = torch.randint(0, src_all.shape[0], (batch_size,), generator=g)
-            _, loss = self(src_all[rows], tgt_all[rows])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
-            opt.step()
-            losses.append(loss.item())
-        self.eval()
-        return losses
+            return self(src_all[rows], tgt_all[rows])[1]
+
+        return adamw_loop(self, batch_loss, steps, lr, weight_decay, grad_clip)
