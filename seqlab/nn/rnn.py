@@ -210,7 +210,7 @@ class _RecurrentStack(nn.Module):
 
         Measured with `python benchmarks/bench_nn.py --only rnn` (torch 2.13, CPU, 2 threads, B=32,
         T=128/512, H=256/512; table in docs/nn-recurrent.md), explicit vs fused time:
-        LSTM: oneDNN's fused kernel wins (explicit 1.2x training, 1.9x inference), so LSTM -> fused.
+        LSTM: oneDNN's fused kernel wins (explicit 1.2x training, 1.4-1.5x inference), so LSTM -> fused.
         GRU, RNN: torch has no fused CPU kernel for them (its C++ loop records autograd per op); the
         explicit loop and hand-written BPTT ran 0.70-0.83x torch's time for training and 0.72-0.96x
         for inference, so GRU/RNN -> explicit on CPU. On GPU the fused path is cuDNN -> fused.

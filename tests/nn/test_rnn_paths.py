@@ -181,3 +181,46 @@ def test_bptt_gradcheck_float64():
         args = (r(T, B, I), r(B, P), r(B, H), r(4 * H, I), r(4 * H, P), r(4 * H), r(4 * H), r(P, H))
         assert gradcheck(lambda *a: lstm_bptt(*a, mask=m), args)
         assert gradcheck(lambda *a: lstm_bptt(*a, mask=m), (r(T, B, I), r(B, H), r(B, H), r(4 * H, I), r(4 * H, H)))
+
+
+@pytest.mark.parametrize("T,H,layers,bidir,batch_first,bias", [
+    (37, 512, 1, False, False, True),   # longer than one input-projection chunk (16 steps at H=512)
+    (70, 256, 2, True, True, True),     # 32-step chunks, stacked and bidirectional
+    (5, 64, 1, False, True, False),     # shorter than a chunk, no bias, one-thread pointwise branch
+])
+def test_explicit_lstm_inference_path_matches_torch(T, H, layers, bidir, batch_first, bias):
+    """Under no_grad the explicit LSTM takes a separate inference loop (_lstm_inference: chunked
+    input projection, reordered gates, nothing saved); it must still equal torch.nn.LSTM."""
+    import seqlab.nn._bptt as bptt
+
+    torch.manual_seed(T)
+    ref = torch.nn.LSTM(16, H, layers, bias=bias, batch_first=batch_first, bidirectional=bidir).double()
+    ours = snn.LSTM(16, H, layers, bias=bias, batch_first=batch_first, bidirectional=bidir,
+                    impl="explicit").double()
+    ours.load_state_dict(ref.state_dict())
+    B = 3
+    x = torch.randn((B, T, 16) if batch_first else (T, B, 16), dtype=torch.float64)
+    h0 = torch.randn(layers * (2 if bidir else 1), B, H, dtype=torch.float64)
+    c0 = torch.randn_like(h0)
+    calls = []
+    real = bptt._lstm_inference
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the loop drops to 1 thread for small per-step ops only when > 1
+    with torch.no_grad():
+        bptt._lstm_inference = spy
+        try:
+            out, (h, c) = ours(x, (h0, c0))
+            assert torch.get_num_threads() == 2  # restored after the loop
+        finally:
+            bptt._lstm_inference = real
+            torch.set_num_threads(threads)
+        ref_out, (ref_h, ref_c) = ref(x, (h0, c0))
+    assert calls, "the no-grad explicit LSTM did not take the inference path"
+    torch.testing.assert_close(out, ref_out, atol=1e-10, rtol=0)
+    torch.testing.assert_close(h, ref_h, atol=1e-10, rtol=0)
+    torch.testing.assert_close(c, ref_c, atol=1e-10, rtol=0)
