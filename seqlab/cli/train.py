@@ -141,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     what = "resumed" if args.resume else f"trained {args.model} on {args.data} ->"
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         print(f"{what} {out}" + (f"  ({summary})" if summary else ""))
+    from seqlab.train import distributed
+
+    distributed.finish(distributed.init_from_env())  # under torchrun: leave the group together and exit
     return 0
 
 

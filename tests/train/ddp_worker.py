@@ -19,7 +19,7 @@ def main(corpus: str, out: str) -> None:
     info = distributed.init_from_env()
     print(f"rank {info.rank}/{info.world_size} backend {info.backend} steps {result.steps} "
           f"best {result.best_val_loss:.6f}", flush=True)
-    distributed.cleanup(info)
+    distributed.finish(info)
 
 
 if __name__ == "__main__":
