@@ -15,6 +15,7 @@ Shapes: B batch, T0 prompt length, N new elements, K beams, V vocabulary, Q quan
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Callable
 
@@ -144,8 +145,16 @@ def beam_search(dec: Decoder, params, state, max_new_tokens: int, num_beams: int
     return seqs[torch.arange(B, device=dev), best], scores[torch.arange(B, device=dev), best]
 
 
-def _restore_mode(model, was_training):
-    model.train(was_training)
+@contextlib.contextmanager
+def _inference(model):
+    """Eval mode and no autograd for the block; the model's train/eval mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def stream(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None,
@@ -153,17 +162,12 @@ def stream(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=Non
     """Generator over new elements: python scalars for a 1-D prompt, (B,) tensors otherwise."""
     _check_args(max_new_tokens, temperature, 1)
     p, single = _as_batch(model, prompt)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            params, state = model.prefill(p)
-            gen = sample_tokens(_decoder(model), params, state, max_new_tokens, temperature, top_k,
-                                top_p, _generator(seed, p.device), eos_token_id)
-            for tok in gen:
-                yield tok.item() if single else tok
-    finally:
-        _restore_mode(model, was_training)
+    with _inference(model):
+        params, state = model.prefill(p)
+        gen = sample_tokens(_decoder(model), params, state, max_new_tokens, temperature, top_k,
+                            top_p, _generator(seed, p.device), eos_token_id)
+        for tok in gen:
+            yield tok.item() if single else tok
 
 
 def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None, num_beams=1,
@@ -171,24 +175,19 @@ def generate(model, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=N
     """prompt (B, T0) or (T0,) -> (B, T0 + N) or (T0 + N,): the prompt and its continuation."""
     _check_args(max_new_tokens, temperature, num_beams)
     p, single = _as_batch(model, prompt)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            params, state = model.prefill(p)
-            if num_beams > 1 and max_new_tokens > 0:
-                new, _ = beam_search(_decoder(model), params, state, max_new_tokens, num_beams,
-                                     eos_token_id)
-            else:
-                toks = list(sample_tokens(_decoder(model), params, state, max_new_tokens, temperature,
-                                          top_k, top_p, _generator(seed, p.device), eos_token_id))
-                new = torch.stack(toks, 1) if toks else p[:, :0]
-                if eos_token_id is not None and new.shape[1] < max_new_tokens:
-                    pad = torch.full((p.shape[0], max_new_tokens - new.shape[1]), eos_token_id,
-                                     dtype=new.dtype, device=new.device)
-                    new = torch.cat([new, pad], 1)
-    finally:
-        _restore_mode(model, was_training)
+    with _inference(model):
+        params, state = model.prefill(p)
+        if num_beams > 1 and max_new_tokens > 0:
+            new, _ = beam_search(_decoder(model), params, state, max_new_tokens, num_beams,
+                                 eos_token_id)
+        else:
+            toks = list(sample_tokens(_decoder(model), params, state, max_new_tokens, temperature,
+                                      top_k, top_p, _generator(seed, p.device), eos_token_id))
+            new = torch.stack(toks, 1) if toks else p[:, :0]
+            if eos_token_id is not None and new.shape[1] < max_new_tokens:
+                pad = torch.full((p.shape[0], max_new_tokens - new.shape[1]), eos_token_id,
+                                 dtype=new.dtype, device=new.device)
+                new = torch.cat([new, pad], 1)
     out = torch.cat([p, new.to(p.dtype)], 1)
     return out[0] if single else out
 
@@ -211,7 +210,6 @@ class Forecast:
         return self.quantiles[..., i], self.quantiles[..., j]
 
 
-@torch.no_grad()
 def forecast(model, history, horizon, num_samples=200, quantiles=(0.05, 0.5, 0.95), seed=None):
     """Forecast the next `horizon` values after `history` (T0,) or (B, T0) of a real-valued model.
 
@@ -228,9 +226,7 @@ def forecast(model, history, horizon, num_samples=200, quantiles=(0.05, 0.5, 0.9
         raise ConfigError(f"quantiles must lie in (0, 1), got {levels}")
     h, single = _as_batch(model, history)
     B, S = h.shape[0], num_samples
-    was_training = model.training
-    model.eval()
-    try:
+    with _inference(model):
         params, state = model.prefill(h)  # (B, 2)
         # one-step: exact moments of the Gaussian
         mu, log_std = params[:, 0], params[:, 1]  # (B,)
@@ -249,8 +245,6 @@ def forecast(model, history, horizon, num_samples=200, quantiles=(0.05, 0.5, 0.9
             x = model.emission.sample(params, g)  # (S*B,)
             draws.append(x)
         samples = torch.stack(draws, 1).view(S, B, horizon)  # (S, B, H)
-    finally:
-        _restore_mode(model, was_training)
     mean = samples.mean(0)  # (B, H)
     quant = torch.quantile(samples, q, dim=0).permute(1, 2, 0)  # (B, H, Q)
     mean[:, 0] = mu

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from grad_oracle import run_with_grads
 from seqlab.errors import ConfigError, DataError
 from seqlab.nn import (
     SinusoidalPositionalEncoding,
@@ -24,15 +25,6 @@ from seqlab.nn import (
 
 F64 = torch.float64
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
-
-
-def run_with_grads(module, call, inputs):
-    xs = [x.detach().clone().requires_grad_() for x in inputs]
-    out = call(module, *xs)
-    loss = (out.sin() * torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).view_as(out)).sum()
-    names, params = zip(*module.named_parameters())
-    grads = torch.autograd.grad(loss, xs + list(params))
-    return out.detach(), grads[: len(xs)], dict(zip(names, grads[len(xs):]))
 
 
 def assert_twin(theirs, ours, call, inputs, atol):
