@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 from seqlab.cli.common import check_run_dir
 
@@ -37,11 +36,10 @@ def add_parser(subparsers, argv):
     return p
 
 
-def format_metrics(metrics: dict) -> str:
-    loss = float(metrics["loss_nats"])
-    bits = float(metrics.get("bits_per_token", loss / math.log(2)))
-    ppl = float(metrics.get("perplexity", math.exp(loss) if loss < 700 else float("inf")))
-    return f"loss {loss:.4f} nats   bits/token {bits:.4f}   perplexity {ppl:.3f}"
+def format_metrics(score) -> str:
+    """One line from a seqlab.train.Score."""
+    return (f"loss {score.loss_nats:.4f} nats   bits/token {score.bits_per_token:.4f}   "
+            f"perplexity {score.perplexity:.3f}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     metrics = eval_run(args.run_dir, data_spec=args.data, split=args.split, which=args.weights)
     if args.json:
-        print(json.dumps({k: (float(v) if isinstance(v, (int, float)) else v)
-                          for k, v in dict(metrics).items()}))
+        print(json.dumps(metrics.to_dict()))
     else:
         print(f"{args.run_dir} [{args.split}]  {format_metrics(metrics)}")
     return 0

@@ -12,10 +12,11 @@ from seqlab.train.checkpoint import Run, is_run_dir, load_run, read_config, save
 from seqlab.train.config import RunConfig, TrainConfig
 from seqlab.train.engine import Trainer, TrainResult, make_optimizer, seed_everything
 from seqlab.train.schedule import WarmupCosine, lr_at
-from seqlab.train.tasks import LMTask, Seq2SeqTask, evaluate
+from seqlab.train.scoring import Score, evaluate
+from seqlab.train.tasks import LMTask, Seq2SeqTask
 
 __all__ = [
-    "RunConfig", "TrainConfig", "Trainer", "TrainResult", "LMTask", "Seq2SeqTask", "evaluate",
+    "RunConfig", "TrainConfig", "Trainer", "TrainResult", "LMTask", "Seq2SeqTask", "evaluate", "Score",
     "Run", "save_run", "load_run", "is_run_dir", "read_config", "lr_at", "WarmupCosine",
     "make_optimizer", "seed_everything", "train_run", "eval_run",
 ]

@@ -16,90 +16,22 @@ S source length, T target length.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
+from seqlab.data.prepare import PARTS, Prepared, prepare_data
+from seqlab.data.spec import recorded_spec
 from seqlab.errors import ConfigError, DataError
 from seqlab.train import checkpoint as ckpt
 from seqlab.train import distributed as dist_
 from seqlab.train.config import RunConfig
 from seqlab.train.engine import Trainer, TrainResult, seed_everything
-from seqlab.train.tasks import LMTask, Seq2SeqTask, evaluate
+from seqlab.train.scoring import Score, evaluate
+from seqlab.train.tasks import LMTask, Seq2SeqTask
 
-__all__ = ["train_run", "eval_run", "Prepared", "prepare_data"]
-
-EOS = "<eos>"
-PARTS = ("train", "val", "test")
-
-
-@dataclass
-class Prepared:
-    """A run's data, ready for a task: parts as tensors, the tokenizer and the split record."""
-
-    data_kind: str                  # "text" | "series" | "pairs"
-    parts: dict[str, Any]           # part name -> 1-D tensor, or (src (N, S), tgt (N, T))
-    tokenizer: Any
-    split: Any                      # seqlab.data.splits.Split (with data) or record
-    model_fields: dict[str, Any]    # fields the data decides (vocab_size, eos_token_id)
-
-
-def _pad(rows: list[list[int]]) -> torch.Tensor:
-    """Stack id lists into (N, L) padded with -100."""
-    out = torch.full((len(rows), max((len(r) for r in rows), default=0) or 1), -100, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-    return out
-
-
-def prepare_data(spec: str, tokenizer_kind: str = "char", fractions=(0.9, 0.05, 0.05),
-                 tokenizer_options: dict | None = None, split_record: dict | None = None,
-                 tokenizer=None) -> Prepared:
-    """Load `spec`, split it (or re-apply `split_record`), fit (or reuse) a tokenizer, encode."""
-    import seqlab.data as data
-    from seqlab.data.splits import Split, split
-
-    kind = data.data_kind(spec)
-    if kind == "probe":
-        raise ConfigError(f"data spec {spec!r} is a memory probe; use `seqlab probe`")
-    if kind == "text":
-        raw = data.load_text(spec)
-    elif kind == "series":
-        raw = np.array(data.load_series(spec), dtype=np.float64)  # a writable copy (statsmodels arrays are read-only)
-    else:
-        raw = data.load_pairs(spec)
-    if split_record is not None:
-        sp = Split.from_dict(split_record).apply(raw)
-    else:
-        sp = split(raw, fractions, min_part=2)
-    if kind == "series":
-        parts = {p: torch.as_tensor(getattr(sp, p), dtype=torch.float32) for p in PARTS}
-        return Prepared(kind, parts, None, sp, {"vocab_size": None})
-    if tokenizer is None:
-        from seqlab.data.tokenizers import build_tokenizer
-
-        opts = dict(tokenizer_options or {})
-        if kind == "pairs":
-            text = "".join(s + t for s, t in sp.train)
-            tokenizer = build_tokenizer(tokenizer_kind, text, specials=[EOS], **opts)
-        else:
-            tokenizer = build_tokenizer(tokenizer_kind, sp.train, **opts)
-    if kind == "text":
-        parts = {p: torch.tensor(tokenizer.encode(getattr(sp, p), errors="replace"), dtype=torch.long)
-                 for p in PARTS}
-        return Prepared(kind, parts, tokenizer, sp, {"vocab_size": tokenizer.vocab_size})
-    eos = tokenizer.token_to_id(EOS)
-    parts = {}
-    for p in PARTS:
-        pairs = getattr(sp, p)
-        src = _pad([tokenizer.encode(s, errors="replace") for s, _ in pairs])
-        tgt = _pad([tokenizer.encode(t, errors="replace") + [eos] for _, t in pairs])
-        parts[p] = (src, tgt)
-    return Prepared(kind, parts, tokenizer, sp, {"vocab_size": tokenizer.vocab_size, "eos_token_id": eos})
+__all__ = ["train_run", "eval_run"]
 
 
 def _model_fields(name: str, run_config: RunConfig, prepared: Prepared) -> dict[str, Any]:
@@ -124,7 +56,7 @@ def _task(prepared: Prepared, run_config: RunConfig):
         return Seq2SeqTask(prepared.parts["train"], prepared.parts["val"], eval_tokens=t.eval_tokens)
     val = prepared.parts["val"]
     return LMTask(prepared.parts["train"], val if len(val) else None, block_size=t.block_size,
-                  eval_tokens=t.eval_tokens)
+                  eval_tokens=t.eval_tokens, nll_offset=prepared.nll_offset)
 
 
 def _check_model_kind(model, prepared: Prepared, name: str) -> None:
@@ -139,10 +71,15 @@ def _check_model_kind(model, prepared: Prepared, name: str) -> None:
 
 
 def train_run(run_config: RunConfig | None, out_dir, resume: bool = False,
-              progress: bool | None = None) -> TrainResult:
+              progress: bool | None = None, data: str | None = None) -> TrainResult:
     """Train `run_config` into the run folder `out_dir` (or continue it with resume=True).
 
     progress: None shows the bar when stderr is a terminal; True always; False never.
+    resume: `run_config` None continues as recorded; otherwise it may change only the train
+        options in checkpoint.RESUME_OPTIONS (any other difference is a ConfigError). The spec
+        recorded in config.json is untrusted (seqlab.data.spec.recorded_spec: no download, no
+        cache_dir); `data` is a spec from the user to read instead, which must give the same data
+        (the recorded split's fingerprint is checked).
 
     Under torchrun (WORLD_SIZE > 1) every rank calls this; rank 0 writes the folder.
     """
@@ -150,20 +87,19 @@ def train_run(run_config: RunConfig | None, out_dir, resume: bool = False,
     info = dist_.init_from_env(run_config.train.device if run_config is not None else "auto")
     if resume:
         record = ckpt.read_config(out_dir)
-        stored = RunConfig.from_dict(record["run"])
-        if run_config is not None:  # train longer / with another budget
-            stored.train = dataclasses.replace(stored.train, steps=run_config.train.steps,
-                                               time_budget=run_config.train.time_budget,
-                                               patience=run_config.train.patience)
-        run_config = stored
-        tokenizer = None
-        if record.get("tokenizer") is not None:
-            from seqlab.data.tokenizers import Tokenizer
-
-            tokenizer = Tokenizer.load(out_dir / "tokenizer.json")
-        prepared = prepare_data(run_config.data, run_config.tokenizer, run_config.split,
-                                run_config.tokenizer_options, split_record=record.get("split"),
-                                tokenizer=tokenizer)
+        if info.is_main:
+            with ckpt.run_lock(out_dir):  # fail fast if another process trains it (the Trainer holds it)
+                pass
+        ckpt.verify_files(out_dir, ["config.json"] + (["tokenizer.json"] if record.get("tokenizer") else []))
+        run_config = ckpt.resumed_config(RunConfig.from_dict(record["run"]), run_config)
+        tokenizer = ckpt.load_tokenizer(out_dir, record)
+        trust = contextlib.nullcontext() if data is not None else recorded_spec(out_dir / "config.json")
+        if data is not None:
+            run_config.data = data
+        with trust:
+            prepared = prepare_data(run_config.data, run_config.tokenizer, run_config.split,
+                                    run_config.tokenizer_options, split_record=record.get("split"),
+                                    tokenizer=tokenizer)
         model = ckpt.build_from_record(record)
     else:
         if run_config is None:
@@ -189,8 +125,9 @@ def train_run(run_config: RunConfig | None, out_dir, resume: bool = False,
 
 
 def eval_run(run_dir, data_spec: str | None = None, split: str = "test", which: str = "best",
-             max_tokens: int | None = None) -> dict[str, float]:
-    """Loss (nats), bits per token and perplexity of a run on a part of its data.
+             max_tokens: int | None = None) -> Score:
+    """Loss (nats), bits per token and perplexity of a run on a part of its data (the one scorer,
+    seqlab.train.scoring.evaluate, on the run's windows; a series' loss is in its own units).
 
     data_spec None: the run's own data with its recorded split (the data must be unchanged).
     Otherwise `data_spec` is split with the run's fractions and encoded with the run's tokenizer.
@@ -199,9 +136,10 @@ def eval_run(run_dir, data_spec: str | None = None, split: str = "test", which: 
         raise ConfigError(f"split must be one of {', '.join(PARTS)}, got {split!r}")
     run = ckpt.load_run(run_dir, which=which)
     cfg = run.config
-    if data_spec is None:
-        prepared = prepare_data(cfg.data, cfg.tokenizer, cfg.split, split_record=run.record.get("split"),
-                                tokenizer=run.tokenizer)
+    if data_spec is None:  # the recorded spec is untrusted: no download, no cache_dir
+        with recorded_spec(Path(run_dir) / "config.json"):
+            prepared = prepare_data(cfg.data, cfg.tokenizer, cfg.split, split_record=run.record.get("split"),
+                                    tokenizer=run.tokenizer)
     else:
         prepared = prepare_data(data_spec, cfg.tokenizer, cfg.split, tokenizer=run.tokenizer)
         if prepared.data_kind != run.data_kind:
@@ -212,5 +150,6 @@ def eval_run(run_dir, data_spec: str | None = None, split: str = "test", which: 
         raise DataError(f"the {split} part of the data is empty")
     if isinstance(part, tuple):
         return evaluate(run.model, part, max_tokens=max_tokens)
-    return evaluate(run.model, part, block_size=cfg.train.block_size, max_tokens=max_tokens)
+    return evaluate(run.model, part, block_size=cfg.train.block_size, max_tokens=max_tokens,
+                    offset=prepared.nll_offset)
 

@@ -30,9 +30,9 @@ import math
 import torch
 
 from seqlab.errors import DataError
+from seqlab.train.scoring import pair_sums, scored as _scored, stream_windows, window_sums
 
-__all__ = ["LMTask", "Seq2SeqTask", "evaluate", "step_generator", "metrics_from_sums",
-           "model_device"]
+__all__ = ["LMTask", "Seq2SeqTask", "step_generator"]
 
 IGNORE_INDEX = -100
 
@@ -40,23 +40,6 @@ IGNORE_INDEX = -100
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The generator that draws step `step`'s global batch: a pure function of (seed, step)."""
     return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(step)) % (2 ** 63))
-
-
-def metrics_from_sums(nll_sum: float, count: float) -> dict[str, float]:
-    """{"loss_nats", "bits_per_token", "perplexity", "tokens"} from a summed NLL and its count."""
-    if count <= 0:
-        nan = float("nan")
-        return {"loss_nats": nan, "bits_per_token": nan, "perplexity": nan, "tokens": 0}
-    loss = nll_sum / count
-    return {"loss_nats": loss, "bits_per_token": loss / math.log(2),
-            "perplexity": math.exp(loss) if loss < 700 else float("inf"), "tokens": int(count)}
-
-
-def model_device(model) -> torch.device:
-    """Where a model's tensors live (parameters, else buffers, else CPU)."""
-    for t in (*model.parameters(), *model.buffers()):
-        return t.device
-    return torch.device("cpu")
 
 
 def _to(t: torch.Tensor, device) -> torch.Tensor:
@@ -67,22 +50,23 @@ def _to(t: torch.Tensor, device) -> torch.Tensor:
     return t.to(device)
 
 
-def _scored(t: torch.Tensor) -> torch.Tensor:
-    """(…) bool: the element counts in a loss (not -100 for tokens, not NaN for real values)."""
-    return ~torch.isnan(t) if t.is_floating_point() else t != IGNORE_INDEX
-
-
 class LMTask:
     """Next-element prediction on one 1-D stream (LongTensor of ids or FloatTensor of values)."""
 
     def __init__(self, train: torch.Tensor, val: torch.Tensor | None = None, block_size: int = 128,
-                 eval_tokens: int = 32768):
+                 eval_tokens: int = 32768, nll_offset: float = 0.0):
         self.train = self._stream(train, "training")
         self.val = None if val is None or len(val) == 0 else self._stream(val, "validation")
-        if self.train.numel() < 2:
-            raise DataError(f"the training part has {self.train.numel()} elements; need at least 2")
-        self.block_size = min(int(block_size), self.train.numel() - 1)  # T
+        n = self.train.numel()
+        if n < 2:
+            raise DataError(f"the training part has {n} elements; need at least 2")
+        if int(block_size) > n - 1:  # a window reads T + 1 elements (inputs and the shifted targets)
+            raise DataError(f"block size {int(block_size)} needs at least {int(block_size) + 1} training "
+                            f"elements, but the training part has {n}; use a block size of at most {n - 1} "
+                            f"(--block-size) or more data")
+        self.block_size = int(block_size)  # T
         self.eval_tokens = int(eval_tokens)
+        self.nll_offset = float(nll_offset)  # nats per element added to validation losses (log sigma of a scaled series)
 
     @staticmethod
     def _stream(data, name: str) -> torch.Tensor:
@@ -119,27 +103,13 @@ class LMTask:
         """The fixed validation windows (each (T,) or shorter at the end)."""
         if self.val is None:
             return []
-        data = self.val[: self.eval_tokens]
-        return [w for w in data.split(self.block_size) if w.numel() > 0]
+        return stream_windows(self.val, self.block_size, self.eval_tokens)
 
     @torch.no_grad()
     def eval_sums(self, model, device, rank: int = 0, world_size: int = 1,
                   batch_size: int = 32) -> tuple[float, float]:
         """(Σ NLL nats, N scored) over this rank's share of the validation windows."""
-        return _lm_sums(model, self.eval_windows()[rank::world_size], device, batch_size)
-
-
-def _lm_sums(model, windows: list[torch.Tensor], device, batch_size: int) -> tuple[float, float]:
-    nll, count = 0.0, 0.0
-    full = [w for w in windows if w.numel() == (windows[0].numel() if windows else 0)]
-    rest = [w for w in windows if w.numel() != (windows[0].numel() if windows else 0)]
-    groups = [torch.stack(full[i:i + batch_size]) for i in range(0, len(full), batch_size)]
-    groups += [w[None] for w in rest]
-    for x in groups:  # (B, T)
-        x = x.to(device)
-        nll -= float(model.log_prob(x).double().sum())
-        count += float(_scored(x).sum())
-    return nll, count
+        return window_sums(model, self.eval_windows()[rank::world_size], device, batch_size)
 
 
 class Seq2SeqTask:
@@ -183,37 +153,47 @@ class Seq2SeqTask:
         src, tgt = self.val
         keep = int((_scored(tgt).sum(1).cumsum(0) <= self.eval_tokens).sum().clamp(min=1))
         rows = torch.arange(keep)[rank::world_size]
-        nll, count = 0.0, 0.0
-        for i in range(0, rows.numel(), batch_size):
-            r = rows[i:i + batch_size]
-            s, t = src[r].to(device), tgt[r].to(device)
-            nll -= float(model.log_prob(s, t).double().sum())
-            count += float(_scored(t).sum())
-        return nll, count
+        return pair_sums(model, src[rows], tgt[rows], device, batch_size)
 
 
-@torch.no_grad()
-def evaluate(model, data, block_size: int | None = None, max_tokens: int | None = None,
-             batch_size: int = 32) -> dict[str, float]:
-    """Chain-rule loss of `model` on held-out data -> {loss_nats, bits_per_token, perplexity, tokens}.
+class RowsTask:
+    """Examples are the rows of aligned tensors (a probe's (x, y), padded sequences for `fit`).
 
-    data: a 1-D stream (cut into non-overlapping windows of block_size, default: the model's
-    config.block_size or 256), or a (src (N, S), tgt (N, T)) pair of padded tensors.
+    Step s draws B row indices; the model reads {name: column[rows]} as keyword inputs and
+    returns (out, loss), loss the mean over the scored elements of those rows. weights (N,) holds
+    how many scored elements each row contributes to that mean (default 1), so micro-batches are
+    weighted n_m / N_step as in the other tasks. There is no validation part.
     """
-    was_training = model.training
-    model.eval()
-    try:
-        device = model_device(model)
-        if isinstance(data, (tuple, list)) and len(data) == 2 and torch.is_tensor(data[0]) and data[0].dim() == 2:
-            task = Seq2SeqTask(data, data, eval_tokens=max_tokens or 2 ** 62)
-            task.val = task.train
-            nll, count = task.eval_sums(model, device, batch_size=batch_size)
-        else:
-            stream = LMTask._stream(data, "evaluation")
-            if block_size is None:
-                block_size = getattr(getattr(model, "config", None), "block_size", None) or 256
-            windows = [w for w in stream[: max_tokens or None].split(int(block_size)) if w.numel()]
-            nll, count = _lm_sums(model, windows, device, batch_size)
-    finally:
-        model.train(was_training)
-    return metrics_from_sums(nll, count)
+
+    def __init__(self, columns: dict[str, torch.Tensor], weights: torch.Tensor | None = None):
+        self.columns = {k: torch.as_tensor(v) for k, v in columns.items()}
+        sizes = {v.shape[0] if v.dim() else 0 for v in self.columns.values()}
+        if len(sizes) != 1 or 0 in sizes:
+            raise DataError(f"the training rows must share one leading size N > 0, got "
+                            f"{ {k: tuple(v.shape) for k, v in self.columns.items()} }")
+        (n,) = sizes
+        self.weights = torch.ones(n) if weights is None else torch.as_tensor(weights).reshape(-1).double()
+        if self.weights.numel() != n:
+            raise DataError(f"weights hold {self.weights.numel()} values for {n} rows")
+
+    has_validation = False
+
+    def global_batch(self, seed: int, step: int, batch_size: int) -> torch.Tensor:
+        """Row indices (B,) of step `step`."""
+        return torch.randint(0, self.weights.numel(), (batch_size,), generator=step_generator(seed, step))
+
+    def inputs(self, rows: torch.Tensor, device) -> dict[str, torch.Tensor]:
+        return {k: _to(v[rows], device) for k, v in self.columns.items()}
+
+    def count(self, rows: torch.Tensor) -> int:
+        return int(self.weights[rows].sum())
+
+    def tokens(self, rows: torch.Tensor) -> int:
+        return self.count(rows)
+
+    def eval_sums(self, model, device, rank: int = 0, world_size: int = 1,
+                  batch_size: int = 32) -> tuple[float, float]:
+        return 0.0, 0.0
+
+
+__all__.append("RowsTask")

@@ -9,7 +9,7 @@ import torch
 from seqlab.errors import CheckpointError, ConfigError, DataError
 from seqlab.train import RunConfig, TrainConfig, eval_run, evaluate, load_run, train_run
 from seqlab.train.engine import Trainer
-from seqlab.train.run import prepare_data
+from seqlab.data.prepare import prepare_data
 
 TEXT = "".join(f"the {w} sat on the mat; a {w} ran. " for w in
                ["cat", "dog", "fox", "owl", "bee", "ant", "elk", "yak"] * 12)
@@ -46,20 +46,20 @@ def test_train_run_writes_a_loadable_run(tmp_path, corpus):
     assert run.model.config.vocab_size == run.tokenizer.vocab_size
     # eval_run on the validation part reproduces the best validation loss of training
     val = eval_run(out, split="val")
-    assert val["loss_nats"] == pytest.approx(result.best_val_loss, rel=1e-5)
-    assert val["bits_per_token"] == pytest.approx(val["loss_nats"] / math.log(2))
-    assert val["perplexity"] == pytest.approx(math.exp(val["loss_nats"]))
+    assert val.loss_nats == pytest.approx(result.best_val_loss, rel=1e-5)
+    assert val.bits_per_token == pytest.approx(val.loss_nats / math.log(2))
+    assert val.perplexity == pytest.approx(math.exp(val.loss_nats))
     test = eval_run(out)  # default split: test
     direct = evaluate(run.model, prepared.parts["test"], block_size=16)
-    assert test["loss_nats"] == pytest.approx(direct["loss_nats"])
+    assert test.loss_nats == pytest.approx(direct.loss_nats)
 
 
 def test_markov_run_and_eval(tmp_path, corpus):
     result = train_run(_rc(corpus, "markov"), tmp_path / "mk", progress=False)
     assert result.stop_reason == "fit"
     ev = eval_run(tmp_path / "mk", split="val")
-    assert ev["loss_nats"] == pytest.approx(result.best_val_loss)
-    assert ev["bits_per_token"] < math.log2(load_run(tmp_path / "mk").tokenizer.vocab_size)
+    assert ev.loss_nats == pytest.approx(result.best_val_loss)
+    assert ev.bits_per_token < math.log2(load_run(tmp_path / "mk").tokenizer.vocab_size)
 
 
 def test_series_run(tmp_path):
@@ -67,14 +67,14 @@ def test_series_run(tmp_path):
     run = load_run(tmp_path / "s")
     assert run.tokenizer is None and run.model.emission_kind == "gaussian" and run.data_kind == "series"
     assert math.isfinite(result.best_val_loss)
-    assert eval_run(tmp_path / "s", split="val")["loss_nats"] == pytest.approx(result.best_val_loss, rel=1e-5)
+    assert eval_run(tmp_path / "s", split="val").loss_nats == pytest.approx(result.best_val_loss, rel=1e-5)
 
 
 def test_seq2seq_run(tmp_path):
     result = train_run(_rc("copy;n=120", "seq2seq-rnn", steps=4), tmp_path / "q", progress=False)
     run = load_run(tmp_path / "q")
     assert run.data_kind == "pairs" and run.model.config.eos_token_id == run.tokenizer.token_to_id("<eos>")
-    assert eval_run(tmp_path / "q", split="val")["loss_nats"] == pytest.approx(result.best_val_loss, rel=1e-5)
+    assert eval_run(tmp_path / "q", split="val").loss_nats == pytest.approx(result.best_val_loss, rel=1e-5)
 
 
 @pytest.mark.parametrize("change,error,match", [
@@ -150,7 +150,7 @@ def test_eval_run_bad_split_and_other_kind(tmp_path, corpus):
         eval_run(tmp_path / "mk", data_spec="sine")
     other = tmp_path / "other.txt"
     other.write_text(TEXT[::-1], encoding="utf-8")
-    assert math.isfinite(eval_run(tmp_path / "mk", data_spec=f"file:{other}")["loss_nats"])
+    assert math.isfinite(eval_run(tmp_path / "mk", data_spec=f"file:{other}").loss_nats)
 
 
 def test_resuming_a_finished_run_changes_nothing_and_can_train_longer(tmp_path, corpus):
@@ -193,4 +193,4 @@ def test_other_families_train_and_reload(tmp_path, corpus, model, data, fields, 
                    train=TrainConfig(steps=4, batch_size=4, block_size=16, eval_interval=2))
     result = train_run(rc, tmp_path / model, progress=False)
     assert result.stop_reason == reason and math.isfinite(result.best_val_loss)
-    assert eval_run(tmp_path / model, split="val")["loss_nats"] == pytest.approx(result.best_val_loss, rel=1e-5)
+    assert eval_run(tmp_path / model, split="val").loss_nats == pytest.approx(result.best_val_loss, rel=1e-5)
