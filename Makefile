@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(VENV)/bin/seqlab compare
 
-## The whole test suite (CPU only, no network).
+## The whole test suite (CPU only, no network). Set-up first installs chromium for the HTML report
+## tests when it is missing and this is root with apt-get (see scripts/ensure-chromium.sh).
 test: $(STAMP)
+	@sh scripts/ensure-chromium.sh
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)

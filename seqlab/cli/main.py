@@ -12,15 +12,20 @@
 Error contract (docs/architecture.md): anything the user can cause (a bad option, an unknown model
 or data spec, a missing file, a folder that is not a run, an out-of-vocabulary prompt) ends with
 exactly one line `seqlab: error: <message>` on stderr and exit status 2, and no partial output
-folder. Ctrl-C ends with `seqlab: interrupted` and status 130. Programming errors still show their
-traceback, since hiding them would hide bugs.
+folder. Ctrl-C ends with `seqlab: interrupted` and status 130. SIGTERM (`kill`, a job scheduler,
+torchrun stopping its workers) is handled like Ctrl-C, so the same cleanup runs (staging folders
+and temporary files removed, the last checkpoint intact), and ends with `seqlab: terminated` and
+status 143. Programming errors still show their traceback, since hiding them would hide bugs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Iterator, Sequence
 
 from seqlab.cli.options import parse_positive_int
 from seqlab.errors import SeqlabError
@@ -33,6 +38,29 @@ COMMANDS = ("compare", "train", "eval", "generate", "forecast", "seq2seq", "prob
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+EXIT_TERMINATED = 143   # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt so every `except KeyboardInterrupt` / `finally` cleanup runs."""
+
+
+def _raise_terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated (main thread only, where Python runs handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class UsageError(SeqlabError):
@@ -94,6 +122,11 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `seqlab` with `argv` (default sys.argv[1:]); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    with _sigterm_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     try:
         parser = build_parser(argv)
         try:
@@ -118,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         print(f"seqlab: error: {exc.strerror or _one_line(exc)}: {exc.filename}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("seqlab: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("seqlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -71,13 +71,18 @@ def add_parser(subparsers, argv):
                               description=__doc__, epilog=EXAMPLE)
     p.add_argument("--model", choices=MODEL_NAMES, default=None,
                    help="model family (required unless --resume)")
-    p.add_argument("--data", metavar="SPEC", default="pydoc", help="data spec (default: pydoc)")
+    p.add_argument("--data", metavar="SPEC", default=None,
+                   help="data spec (default: pydoc); with --resume, read the run's data from this spec "
+                        "instead of the one recorded in the run folder")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder to create")
-    p.add_argument("--tokenizer", choices=["char", "word", "bpe"], default="char",
+    p.add_argument("--tokenizer", choices=["char", "word", "bpe"], default=None,
                    help="tokenizer for text data (default: char)")
-    p.add_argument("--split", type=parse_fractions, default=(0.9, 0.05, 0.05), metavar="F,F[,F]",
+    p.add_argument("--split", type=parse_fractions, default=None, metavar="F,F[,F]",
                    help="train,val[,test] fractions of the contiguous split (default: 0.9,0.05,0.05)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint; of the other options only "
+                        "--data and the training options in seqlab.train.checkpoint.RESUME_OPTIONS "
+                        "(--steps, --time-budget, --patience, ...) may be given, and they are applied")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when stderr is a terminal)")
     from seqlab.train.config import TrainConfig
@@ -98,32 +103,38 @@ def add_parser(subparsers, argv):
 
 
 def build_run_config(args: argparse.Namespace):
-    """The RunConfig for a new run, or for --resume the stored one with the given training
-    options applied (None when none were given: continue exactly as configured)."""
+    """The RunConfig for a new run, or for --resume the stored one with every option given on the
+    command line laid over it (None when none was given: continue exactly as configured);
+    train_run then applies the ones a resume can apply and refuses the rest, by name."""
     import dataclasses
 
     from seqlab.data import parse_spec
     from seqlab.train.config import RunConfig, TrainConfig
 
+    if args.data is not None:
+        parse_spec(args.data)  # unknown spec -> DataError before anything is written
     if args.resume:
         from seqlab.train import read_config
 
         given = given_values(args, args.train_fields, dest_prefix="train_")
-        if not given:
+        model_config = given_values(args, args.model_fields, dest_prefix="model_")
+        if not (given or model_config or args.model or args.tokenizer or args.split):
             return None
         stored = RunConfig.from_dict(read_config(args.out)["run"])
+        laid = {"model": args.model, "tokenizer": args.tokenizer, "split": args.split,
+                "model_config": {**stored.model_config, **model_config} if model_config else None}
         try:
-            stored.train = dataclasses.replace(stored.train, **given)
+            return dataclasses.replace(stored, **{k: v for k, v in laid.items() if v is not None},
+                                       train=dataclasses.replace(stored.train, **given))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        return stored
     if args.model is None:
         raise ConfigError("--model is required (unless --resume continues a run)")
-    parse_spec(args.data)  # unknown spec -> DataError before anything is written
     train = dataclass_from_args(TrainConfig, args, args.train_fields, dest_prefix="train_")
     model_config = given_values(args, args.model_fields, dest_prefix="model_")
-    return RunConfig(model=args.model, data=args.data, model_config=model_config,
-                     tokenizer=args.tokenizer, split=args.split, train=train)
+    return RunConfig(model=args.model, data=args.data or "pydoc", model_config=model_config,
+                     tokenizer=args.tokenizer or "char", split=args.split or (0.9, 0.05, 0.05),
+                     train=train)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,9 +147,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"output folder already exists and is not empty: {out} (use --resume to continue it)")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    result = train_run(run_config, out, resume=args.resume, progress=progress)
+    result = train_run(run_config, out, resume=args.resume, progress=progress,
+                       data=args.data if args.resume else None)
     summary = _summary(result)
-    what = "resumed" if args.resume else f"trained {args.model} on {args.data} ->"
+    what = "resumed" if args.resume else f"trained {args.model} on {run_config.data} ->"
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         print(f"{what} {out}" + (f"  ({summary})" if summary else ""))
     from seqlab.train import distributed

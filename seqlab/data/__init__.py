@@ -12,7 +12,7 @@ See docs/data.md for the spec table, options and conventions.
 from seqlab.data.spec import DATA_KINDS, Source, Spec, data_kind, load, parse_spec, sources, spec_table
 from seqlab.data.text import load_text, read_text_file
 from seqlab.data.download import PRESETS, default_cache_dir, fetch
-from seqlab.data.timeseries import FILLS, STATSMODELS_SETS, ar_process, fill_nonfinite, load_series, sine
+from seqlab.data.timeseries import FILLS, STATSMODELS_SETS, ar_process, fill_nonfinite, load_series, load_series_with_index, sine
 from seqlab.data.seq2seq import addition, exact_match, load_pairs, read_tsv, string_task
 from seqlab.data.probes import AddingProblem, CopyMemory, adding_problem, copy_baseline, copy_memory, load_probe
 from seqlab.data.splits import DEFAULT_FRACTIONS, NANOGPT_FRACTIONS, Split, fingerprint, split
@@ -33,7 +33,7 @@ from seqlab.data.batching import (
 __all__ = [
     "DATA_KINDS", "Source", "Spec", "data_kind", "load", "parse_spec", "sources", "spec_table",
     "load_text", "read_text_file", "PRESETS", "default_cache_dir", "fetch",
-    "FILLS", "STATSMODELS_SETS", "ar_process", "fill_nonfinite", "load_series", "sine",
+    "FILLS", "STATSMODELS_SETS", "ar_process", "fill_nonfinite", "load_series", "load_series_with_index", "sine",
     "addition", "exact_match", "load_pairs", "read_tsv", "string_task",
     "AddingProblem", "CopyMemory", "adding_problem", "copy_baseline", "copy_memory", "load_probe",
     "DEFAULT_FRACTIONS", "NANOGPT_FRACTIONS", "Split", "fingerprint", "split",

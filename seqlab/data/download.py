@@ -1,13 +1,18 @@
 """`url:URL` and named presets: download once into a cache folder, check sha256, write atomically.
 
-Cache layout: `<cache_dir>/<sha256(url)[:16]>-<basename>` plus a `.sha256` sidecar holding the
-digest of the bytes as first downloaded. Every later load re-hashes the cached file and compares it
-with the expected digest (the preset's, the `sha256=` option, or the sidecar); a cached file that
-no longer matches is fetched again, a fresh download that does not match `sha256=` is an error.
-Downloads stream into a temporary file in the cache folder and are moved into place with
-`os.replace`, so an interrupted download never leaves a half-written corpus behind.
+Cache layout: `<cache_dir>/<sha256(url)[:16]>-<label>.data` plus a `.sha256` sidecar holding the
+digest of the bytes as first downloaded. seqlab chooses the name: `label` is the URL's basename
+reduced to letters, digits, `_` and `-` (dots become `_`), and the extension is always `.data`,
+so a download never lands as `.pth`, `.py`, `.so` or any other file something would execute.
+Every later load re-hashes the cached file and compares it with the expected digest (the
+preset's, the `sha256=` option, or the sidecar); a cached file that no longer matches is fetched
+again, a fresh download that does not match `sha256=` is an error. Downloads stream into a
+temporary file in the cache folder and are moved into place with `os.replace`, so an
+interrupted download never leaves a half-written corpus behind.
 
-The cache folder is `cache_dir=` if given, else `$SEQLAB_CACHE`, else `~/.cache/seqlab`.
+The cache folder is `cache_dir=` if given, else `$SEQLAB_CACHE`, else `~/.cache/seqlab`. A spec
+read from a run folder (seqlab.data.spec.recorded_spec) may not set `cache_dir=` and never
+downloads: it reads the cached file or fails, telling the user to pass the spec with `--data`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from seqlab.data.spec import Source, register_source
+from seqlab.data.spec import Source, recorded_origin, register_source
 from seqlab.data.text import decode_utf8
 from seqlab.errors import DataError
 
@@ -50,11 +55,11 @@ def file_sha256(path: Path) -> str:
 
 
 def cache_path(url: str, cache_dir: str | Path | None = None) -> Path:
-    """Where `url` is (or will be) cached."""
-    base = os.path.basename(urllib.parse.urlparse(url).path) or "index"
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", base)[:64]
+    """Where `url` is (or will be) cached: a name seqlab chooses, always ending in `.data`."""
+    label = os.path.basename(urllib.parse.urlparse(url).path) or "index"
+    label = re.sub(r"[^A-Za-z0-9_-]", "_", label)[:48]
     key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-    return Path(cache_dir or default_cache_dir()).expanduser() / f"{key}-{base}"
+    return Path(cache_dir or default_cache_dir()).expanduser() / f"{key}-{label}.data"
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -100,6 +105,11 @@ def fetch(url: str, cache_dir: str | Path | None = None, sha256: str | None = No
         recorded = sidecar.read_text().strip() if sidecar.exists() else None
         if file_sha256(path) == (expected or recorded):
             return path
+    origin = recorded_origin()
+    if origin is not None:
+        raise DataError(f"{origin}: the recorded data spec needs a download of {url} (not in the "
+                        f"cache {path.parent}); a spec read from a run folder never downloads: "
+                        f"pass the spec with --data on the command line to allow it")
     digest = _download(url, path, timeout)
     if expected and digest != expected:
         path.unlink()
@@ -127,9 +137,11 @@ def _load_tinyshakespeare(arg: None = None, **kw) -> str:
 
 _URL_OPTIONS = {"errors": str, "cache_dir": str, "sha256": str, "timeout": float}
 register_source(Source("url", "text", _load_url, arg="URL", arg_required=True, options=_URL_OPTIONS,
+                       path_options=("cache_dir",),
                        summary="UTF-8 text at an http(s) URL, downloaded once into the cache "
                                "(`$SEQLAB_CACHE` or `~/.cache/seqlab`), sha256-checked"))
 register_source(Source("tinyshakespeare", "text", _load_tinyshakespeare,
                        options={"errors": str, "cache_dir": str, "timeout": float},
+                       path_options=("cache_dir",),
                        summary="preset for `url:` Karpathy's char-rnn Tiny Shakespeare (1.1 MB, "
                                "pinned sha256)"))

@@ -14,12 +14,19 @@ is read by its suffix (`.csv` -> csv, `.tsv` -> tsv, anything else -> file).
 Every source module registers its kinds here with `register_source`, so `parse_spec`,
 `data_kind` and the docs table (`spec_table`) all read one registry. Options arriving as strings
 (from a spec or a command line) are converted to the type the source declares.
+
+Recorded specs are untrusted. A spec read back from a file (a run folder's config.json) is loaded
+inside `recorded_spec(origin)`: there a spec may not carry a path option (`cache_dir`, which says
+where files are written) and a `url:` source never downloads (only an already cached file is
+read). The user allows either by passing the spec on the command line (`--data SPEC`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +51,7 @@ class Source:
     arg_required: bool = False
     options: dict[str, type] = field(default_factory=dict)
     summary: str = ""                           # one line for the spec table
+    path_options: tuple[str, ...] = ()          # options naming where files go (never from a file)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,28 @@ class Spec:
 
 
 _REGISTRY: dict[str, Source] = {}
+
+# The file a spec being loaded was read from (None: the spec comes from the user or from code).
+_RECORDED: contextvars.ContextVar[str | None] = contextvars.ContextVar("seqlab_recorded_spec", default=None)
+
+
+@contextlib.contextmanager
+def recorded_spec(origin: str | object) -> Iterator[None]:
+    """Load specs read from the file `origin` (e.g. a run's config.json) as untrusted.
+
+    Inside the block `resolve` refuses path options (`Source.path_options`) written in a spec and
+    `url:` sources read only what is already cached (seqlab.data.download.fetch).
+    """
+    token = _RECORDED.set(str(origin))
+    try:
+        yield
+    finally:
+        _RECORDED.reset(token)
+
+
+def recorded_origin() -> str | None:
+    """The file the specs now being loaded were read from, or None when they come from the user."""
+    return _RECORDED.get()
 
 
 def register_source(source: Source) -> Source:
@@ -157,6 +187,12 @@ def resolve(spec: str, expected: str, **kwargs: Any) -> tuple[Spec, dict[str, An
     if unknown:
         allowed = ", ".join(sorted(source.options)) or "none"
         raise DataError(f"data spec {parsed.text!r}: unknown option {unknown[0]!r} (options: {allowed})")
+    origin = recorded_origin()
+    placed = [k for k in source.path_options if k in parsed.options]
+    if origin is not None and placed:
+        raise DataError(f"{origin}: the recorded data spec {parsed.text!r} sets {placed[0]}=, a location, "
+                        f"and a file may not choose where seqlab writes: pass --data SPEC on the "
+                        f"command line to use it")
     typed = {k: coerce_option(k, v, source.options[k], parsed.text) for k, v in merged.items()}
     return parsed, typed
 

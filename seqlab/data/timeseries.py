@@ -15,7 +15,9 @@ Synthetic series (T = length, all draws from `numpy.random.default_rng(seed)`):
     sine:  x_t = sin(freq * t) + eps_t,  eps_t ~ N(0, noise^2),  t = 1..T
            (defaults freq=0.01, noise=0.2, T=1000: the textbook experiment of d2l.ai, ch. 9.1)
     ar:phi_1,...,phi_p:  x_t = const + sum_{i=1..p} phi_i x_{t-i} + eps_t,  eps_t ~ N(0, sigma^2),
-           started from zeros and run `burn_in` steps before the T returned ones.
+           started from zeros and run `burn_in` steps before the T returned ones. Only stationary
+           processes are accepted: every root z of 1 - sum_i phi_i z^i must lie outside the unit
+           circle (|z| > 1), else DataError naming the smallest |z| (a random walk, phi = 1, has z = 1).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from seqlab.data.text import read_text_file
 from seqlab.errors import DataError
 
 FILLS = ("ffill", "interpolate", "drop", "zero")
+DATE_COLUMN_NAMES = ("date", "time", "timestamp")  # csv columns taken as the index when no date_column is given
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "-", "?"}
 INSTALL_HINT = "pip install seqlab[timeseries]"
 
@@ -134,6 +137,9 @@ def _load_csv(arg: str, column: str | None = None, date_column: str | None = Non
     body, lines = (rows[1:], lines[1:]) if has_header else (rows, lines)
     if not body:
         raise DataError(f"{spec}: no data rows")
+    if date_column is None and has_header:  # a column named date/time/timestamp is the index, not a value
+        auto = [i for i, n in enumerate(names) if n.strip().lower() in DATE_COLUMN_NAMES]
+        date_column = auto[0] if auto else None
     date_i = None if date_column is None else _find_column(date_column, names, "date column", spec)
     if column is None:
         others = [i for i in range(width) if i != date_i]
@@ -145,7 +151,7 @@ def _load_csv(arg: str, column: str | None = None, date_column: str | None = Non
         col = numeric[0]
     else:
         col = _find_column(column, names, "column", spec)
-    values, dates = np.empty(len(body)), []
+    values, dates, raw_dates = np.empty(len(body)), [], []
     for k, (r, line) in enumerate(zip(body, lines)):
         cell = r[col] if col < len(r) else ""
         if cell.lower() in _MISSING:
@@ -157,15 +163,26 @@ def _load_csv(arg: str, column: str | None = None, date_column: str | None = Non
                 raise DataError(f"{spec} line {line}: column {names[col]!r} holds {cell!r}, not a number") from None
         if date_i is not None:
             try:
-                dates.append(_parse_date(r[date_i] if date_i < len(r) else ""))
+                raw_dates.append(r[date_i] if date_i < len(r) else "")
+                dates.append(_parse_date(raw_dates[-1]))
             except ValueError:
                 raise DataError(f"{spec} line {line}: date {r[date_i] if date_i < len(r) else ''!r} "
                                 f"is not a number or an ISO date") from None
     labels = [f"line {line} of {arg}" for line in lines]
+    index = None
     if date_i is not None:
         order = np.argsort(np.asarray(dates), kind="stable")
         values, labels = values[order], [labels[i] for i in order]
-    return values, labels
+        index = _date_index([raw_dates[i] for i in order], np.asarray(dates)[order])
+    return values, labels, index
+
+
+def _date_index(cells: list[str], numbers: np.ndarray) -> np.ndarray:
+    """A csv date column as datetime64 (ISO dates) or float64 (years or other numbers)."""
+    try:
+        return np.array([float(c) for c in cells], dtype=np.float64)
+    except ValueError:
+        return np.array([datetime.fromtimestamp(v).isoformat() for v in numbers], dtype="datetime64[s]")
 
 
 # ----------------------------------------------------------------------------------------- synthetic
@@ -177,11 +194,31 @@ def sine(length: int = 1000, seed: int = 0, noise: float = 0.2, freq: float = 0.
     return np.sin(freq * t) + np.random.default_rng(seed).normal(0.0, noise, length)  # (T,)
 
 
+def ar_stationarity_root(phi: list[float]) -> float:
+    """min |z| over the roots z of 1 - sum_i phi_i z^i (inf when there are none); > 1 iff stationary.
+
+    Computed through the reciprocal roots w = 1/z, the roots of w^p - phi_1 w^(p-1) - ... - phi_p
+    (the eigenvalues of the companion matrix): min |z| = 1 / max |w|.
+    """
+    w = np.roots(np.concatenate([[1.0], -np.asarray(phi, dtype=np.float64)]))  # (p,) or fewer
+    largest = float(np.abs(w).max()) if w.size else 0.0
+    return math.inf if largest == 0.0 else 1.0 / largest
+
+
 def ar_process(phi: list[float], length: int = 1000, seed: int = 0, sigma: float = 1.0,
                burn_in: int = 200, const: float = 0.0) -> np.ndarray:
-    """x_t = const + sum_i phi_i x_{t-i} + eps_t, eps_t ~ N(0, sigma^2); `burn_in` steps discarded."""
+    """x_t = const + sum_i phi_i x_{t-i} + eps_t, eps_t ~ N(0, sigma^2); `burn_in` steps discarded.
+
+    DataError unless the process is stationary (all roots of 1 - sum_i phi_i z^i outside |z| = 1).
+    """
     if length < 1 or burn_in < 0:
         raise DataError(f"ar length must be >= 1 and burn_in >= 0, got {length}, {burn_in}")
+    if not all(math.isfinite(c) for c in phi):
+        raise DataError(f"ar:{','.join(map(str, phi))}: coefficients must be finite numbers")
+    root = ar_stationarity_root(phi)
+    if root <= 1.0 + 1e-9:
+        raise DataError(f"ar:{','.join(map(str, phi))} is not stationary: 1 - sum_i phi_i z^i has a root "
+                        f"with |z| = {root:.4g} <= 1 (all roots must lie outside the unit circle)")
     p = len(phi)
     eps = np.random.default_rng(seed).normal(0.0, sigma, burn_in + length)
     x = np.zeros(p + burn_in + length)
@@ -190,8 +227,8 @@ def ar_process(phi: list[float], length: int = 1000, seed: int = 0, sigma: float
         for t in range(p, x.size):
             x[t] = const + coef @ x[t - p:t] + eps[t - p]
     out = x[p + burn_in:]
-    if not np.isfinite(out).all():
-        raise DataError(f"ar:{','.join(map(str, phi))} diverged to inf (the process is not stationary)")
+    if not np.isfinite(out).all():  # a stationary process near the boundary with huge sigma/const
+        raise DataError(f"ar:{','.join(map(str, phi))} overflowed to inf; lower sigma or const")
     return out
 
 
@@ -220,30 +257,65 @@ def _load_statsmodels(name: str, arg: None = None, column: str | None = None) ->
     except ImportError:
         raise DataError(f"'{name}' needs statsmodels: {INSTALL_HINT}") from None
     frame = getattr(datasets, module).load_pandas().data
+    index = _statsmodels_index(name, frame)
     if name == "elnino" and column is None:  # 12 monthly columns per year -> one series
         months = frame.drop(columns=["YEAR"])
         labels = [f"{int(y)}-{m}" for y in frame["YEAR"] for m in months.columns]
-        return months.to_numpy(dtype=np.float64).reshape(-1), labels
+        return months.to_numpy(dtype=np.float64).reshape(-1), labels, index
     col = column or default_col
     if col not in frame.columns:
         raise DataError(f"{name}: no column {col!r}; columns are {', '.join(map(str, frame.columns))}")
     labels = [f"row {i} ({idx})" for i, idx in enumerate(frame.index.astype(str))]
-    return frame[col].to_numpy(dtype=np.float64), labels
+    if name == "elnino":
+        index = np.array([f"{int(y):04d}" for y in frame["YEAR"]], dtype="datetime64[Y]")
+    return frame[col].to_numpy(dtype=np.float64), labels, index
+
+
+def _statsmodels_index(name: str, frame) -> np.ndarray:
+    """The dates of a statsmodels data set's rows as numpy datetime64 (years, quarters, months, weeks)."""
+    if name == "sunspots":
+        return np.array([f"{int(y):04d}" for y in frame["YEAR"]], dtype="datetime64[Y]")
+    if name == "nile":
+        return np.array([f"{int(y):04d}" for y in frame["year"]], dtype="datetime64[Y]")
+    if name == "macrodata":  # quarter q starts in month 3 (q - 1) + 1
+        return np.array([f"{int(y):04d}-{3 * (int(q) - 1) + 1:02d}" for y, q in zip(frame["year"], frame["quarter"])],
+                        dtype="datetime64[M]")
+    if name == "elnino":  # one row per year, twelve monthly columns
+        return np.array([f"{int(y):04d}-{m:02d}" for y in frame["YEAR"] for m in range(1, 13)], dtype="datetime64[M]")
+    return np.asarray(frame.index.values, dtype="datetime64[D]")  # co2: weekly dates
 
 
 # -------------------------------------------------------------------------------------------- public
 def load_series(spec: str = "sine", column: str | int | None = None, date_column: str | int | None = None,
                 fill: str | None = None, **options) -> np.ndarray:
     """Load the real-valued series named by `spec` as float64 (T,); see the module docstring."""
+    return load_series_with_index(spec, column=column, date_column=date_column, fill=fill, **options)[0]
+
+
+def load_series_with_index(spec: str = "sine", column: str | int | None = None,
+                           date_column: str | int | None = None, fill: str | None = None,
+                           **options) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values (T,) float64, index (T,) or None): the series and the dates of its values.
+
+    The index is numpy datetime64 for statsmodels' sets (years for sunspots and nile, quarters for
+    macrodata, months for elnino, weeks for co2) and for a csv date column holding ISO dates, float64
+    for a csv date column of numbers (e.g. years), and None for synthetic series. A csv column
+    named date, time or timestamp is the index when no `date_column` is given. `fill=drop` drops the
+    same rows from both.
+    """
     parsed, opts = resolve(spec, "series", column=column, date_column=date_column, fill=fill, **options)
     fill = opts.pop("fill", None)
-    values, rows = parsed.source.loader(parsed.arg, **opts)
+    loaded = parsed.source.loader(parsed.arg, **opts)
+    values, rows = loaded[0], loaded[1]
+    index = loaded[2] if len(loaded) > 2 else None
     if fill is None and parsed.kind in STATSMODELS_SETS:
         fill = STATSMODELS_SETS[parsed.kind][2]
     out = fill_nonfinite(values, fill, rows, parsed.text)
+    if index is not None and fill == "drop":
+        index = index[np.isfinite(np.asarray(values, dtype=np.float64))]
     if out.size == 0:
         raise DataError(f"{parsed.text}: the series is empty")
-    return out
+    return out, index
 
 
 _FILL = {"fill": str}

@@ -10,10 +10,20 @@ Layout (docs/training.md):
     trainer_state.safetensors    one file for an exact resume: "model/*" weights, "optim/*"
                                  optimizer tensors, "rng/*" RNG states; metadata["state"] holds
                                  the JSON part (step, schedule, counters, python RNG state)
+    manifest.json                {"format": "seqlab-manifest", "files": {name: sha256}} of every
+                                 file above, written with each checkpoint
+    .lock                        advisory lock (fcntl.flock) held while a process trains the run
 
 Every write goes to a temporary file in the target's folder and is renamed over the target
-(`os.replace` is atomic on POSIX), so a crash mid-save leaves the previous file. Nothing is ever
-unpickled: weights and tensors are safetensors, everything else JSON. Optimizer state dicts are
+(`os.replace` is atomic on POSIX), so a crash mid-save leaves the previous file. The files of one
+checkpoint are written as one transaction (`write_files`): all are staged as temporary files and
+hashed, the manifest then lists each file's old and new digest ("pending"), the files are renamed
+into place, and the manifest is rewritten with the new digests only. A crash or a full disk at any
+point leaves every file matching the manifest, so a load never sees a file the manifest does not
+vouch for, and a flipped byte, a truncated file or a file from another run is refused by
+`verify_files` with the file's name. Nothing is ever unpickled: weights and tensors are
+safetensors, everything else JSON, and every value read back is type-checked (a wrong value is a
+one-line CheckpointError naming the file, never a traceback). Optimizer state dicts are
 flattened: each tensor becomes a safetensors entry and its place in the JSON tree holds
 {"__tensor__": key}; dicts with integer keys (torch's per-parameter state) are stored as
 {"__items__": [[key, value], ...]}, tuples as {"__tuple__": [...]}.
@@ -21,11 +31,18 @@ flattened: each tensor becomes a safetensors entry and its place in the JSON tre
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import random
+import shutil
 import tempfile
+import time
+import types
+import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,37 +58,68 @@ from seqlab.train.config import RunConfig
 __all__ = ["Run", "save_run", "load_run", "is_run_dir", "read_config", "atomic_write_text",
            "atomic_write_json", "save_tensors", "save_weights", "load_weights", "flatten_state",
            "unflatten_state", "rng_state", "set_rng_state", "save_trainer_state",
-           "load_trainer_state", "FORMAT"]
+           "load_trainer_state", "write_files", "verify_files", "read_manifest", "json_writer",
+           "weights_writer", "trainer_state_writer", "acquire_lock", "release_lock", "run_lock",
+           "clean_stale", "resumed_config", "load_tokenizer", "RESUME_OPTIONS", "FORMAT", "MANIFEST"]
 
 FORMAT = "seqlab-run"
-VERSION = 1
+VERSION = 2                      # 2: manifest.json with the sha256 of every file
 STATE_FORMAT = "seqlab-trainer-state"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "seqlab-manifest"
+LOCK = ".lock"
+_CHUNK = 1 << 20
+
+Writer = Callable[[str], None]   # writes one file's content to the path it is given
+
+# train options a resumed run applies: they decide how long and where it runs, and when it
+# evaluates, logs and stops, never what a resumed step computes
+RESUME_OPTIONS = ("steps", "time_budget", "patience", "min_delta", "eval_interval", "log_interval",
+                  "grad_accum", "device", "compile", "amp")
 
 
 # ------------------------------------------------------------------ atomic writes
-def _atomic(path: Path, write) -> Path:
-    """Call write(tmp_path) on a temporary sibling of `path`, then rename it over `path`."""
-    path = Path(path)
+def _temp_sibling(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     os.close(fd)
+    return tmp
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic(path: Path, write: Writer) -> Path:
+    """Call write(tmp_path) on a temporary sibling of `path`, then rename it over `path`; on any
+    error (an OSError from a full disk, Ctrl-C) the temporary file is removed and `path` is
+    untouched. write_files turns an OSError into a one-line CheckpointError."""
+    path = Path(path)
+    tmp = None
+    try:
+        tmp = _temp_sibling(path)
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        raise
     return path
 
 
-def atomic_write_text(path, text: str) -> Path:
-    def write(tmp):
+def text_writer(text: str) -> Writer:
+    def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    return _atomic(path, write)
+    return write
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return _atomic(path, text_writer(text))
 
 
 def _finite(obj: Any) -> Any:
@@ -85,28 +133,51 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def json_writer(obj: Any) -> Writer:
+    """Strict JSON (non-finite numbers written as null)."""
+    return text_writer(json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
 def atomic_write_json(path, obj: Any) -> Path:
     """Strict JSON (non-finite numbers written as null), atomically."""
-    return atomic_write_text(path, json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    return _atomic(path, json_writer(obj))
+
+
+def tensors_writer(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Writer:
+    """A safetensors file of `tensors`, copied to contiguous CPU storage now (not when written)."""
+    flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    return lambda tmp: save_file(flat, tmp, metadata=metadata)
+
+
+def weights_writer(model: torch.nn.Module) -> Writer:
+    """model.state_dict() as safetensors (shared tensors are stored once per name)."""
+    return tensors_writer(dict(model.state_dict()), {"format": "pt"})
 
 
 def save_tensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
     """safetensors file written atomically; tensors are copied to contiguous CPU storage first."""
-    flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    return _atomic(path, lambda tmp: save_file(flat, tmp, metadata=metadata))
+    return _atomic(path, tensors_writer(tensors, metadata))
 
 
 def save_weights(model: torch.nn.Module, path) -> Path:
-    """model.state_dict() as safetensors (shared tensors are stored once per name)."""
-    return save_tensors(path, dict(model.state_dict()), {"format": "pt"})
+    """model.state_dict() as safetensors, written atomically."""
+    return _atomic(path, weights_writer(model))
+
+
+def _check_finite(tensors: dict[str, torch.Tensor], path, prefix: str = "") -> None:
+    for k, v in tensors.items():
+        if k.startswith(prefix) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(f"{path}: tensor {k[len(prefix):]} holds NaN or infinite values")
 
 
 def load_weights(model: torch.nn.Module, path) -> None:
-    """Load a safetensors state dict into `model` (strict); any mismatch -> CheckpointError."""
+    """Load a safetensors state dict into `model` (strict); a mismatch or a NaN/inf value ->
+    CheckpointError naming the file."""
     try:
         tensors = load_file(str(path))
     except (OSError, SafetensorError) as e:
         raise CheckpointError(f"cannot read weights {path}: {' '.join(str(e).split())}") from None
+    _check_finite(tensors, path)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
@@ -164,6 +235,14 @@ def rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
 
 
 def set_rng_state(info: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Restore what rng_state() captured; a malformed state -> CheckpointError."""
+    try:
+        _set_rng_state(info, tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"corrupt RNG state in the trainer state: {' '.join(str(e).split())}") from None
+
+
+def _set_rng_state(info: dict, tensors: dict[str, torch.Tensor]) -> None:
     torch.set_rng_state(tensors["rng/torch"])
     n_cuda = int(info.get("cuda_devices", 0))
     if n_cuda and torch.cuda.is_available() and torch.cuda.device_count() >= n_cuda:
@@ -175,19 +254,53 @@ def set_rng_state(info: dict, tensors: dict[str, torch.Tensor]) -> None:
 
 
 # ------------------------------------------------------------------ trainer state (resume)
-def save_trainer_state(path, model: torch.nn.Module, optimizer, state: dict) -> Path:
-    """One atomic file: weights, optimizer, RNG states and the JSON `state` (step, counters...)."""
+def trainer_state_writer(model: torch.nn.Module, optimizer, state: dict) -> Writer:
+    """One file: weights, optimizer, RNG states and the JSON `state` (step, counters...)."""
     tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in model.state_dict().items()}
     optim_tree = flatten_state(optimizer.state_dict(), tensors, "optim") if optimizer is not None else None
     rng_info, rng_tensors = rng_state()
     tensors.update(rng_tensors)
     meta = {"format": STATE_FORMAT, "state": json.dumps(state), "optim": json.dumps(optim_tree),
             "rng": json.dumps(rng_info)}
-    return save_tensors(path, tensors, meta)
+    return tensors_writer(tensors, meta)
 
 
-def load_trainer_state(path) -> dict[str, Any]:
-    """{"model": state dict, "optim": optimizer state dict or None, "state": dict, "rng": (info, tensors)}."""
+def save_trainer_state(path, model: torch.nn.Module, optimizer, state: dict) -> Path:
+    """trainer_state_writer's file, written atomically."""
+    return _atomic(path, trainer_state_writer(model, optimizer, state))
+
+
+# the JSON part of a trainer state: key -> the types its value may have
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "step": (int,), "tokens": (int,), "elapsed": (int, float), "step_time": (int, float),
+    "best_val": (int, float), "best_step": (int,), "last_val": (int, float),
+    "bad_evals": (int,), "eval_step": (int,)}
+
+
+def _check_state(state: Any, path, require=()) -> dict:
+    """The trainer state's JSON part: the keys in `require` present, known keys of the right type
+    (json.dumps writes NaN/inf as NaN/Infinity, which json.loads reads back as floats)."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"corrupt trainer state {path}: its state is not a JSON object")
+    missing = [k for k in require if k not in state]
+    if missing:
+        raise CheckpointError(f"corrupt trainer state {path}: no {missing[0]!r} in its state")
+    for key, types_ in _STATE_TYPES.items():
+        value = state.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, types_):
+            raise CheckpointError(f"corrupt trainer state {path}: state {key} = {value!r} is not "
+                                  f"{'an integer' if types_ == (int,) else 'a number'}"[:300])
+        if types_ == (int,) and value < -1:
+            raise CheckpointError(f"corrupt trainer state {path}: state {key} = {value!r} is negative")
+    return state
+
+
+def load_trainer_state(path, require=()) -> dict[str, Any]:
+    """{"model": state dict, "optim": optimizer state dict or None, "state": dict, "rng": (info, tensors)}.
+
+    A file that is not a trainer state, malformed JSON metadata, a missing `require`d state key,
+    a state value of the wrong type or NaN/inf weights -> CheckpointError naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no trainer state to resume from: {path}")
@@ -198,12 +311,237 @@ def load_trainer_state(path) -> dict[str, Any]:
         if meta.get("format") != STATE_FORMAT:
             raise CheckpointError(f"not a seqlab trainer state: {path}")
         optim_tree = json.loads(meta["optim"])
+        rng_info = json.loads(meta["rng"])
+        state = _check_state(json.loads(meta["state"]), path, require)
+        if not isinstance(rng_info, dict) or "rng/torch" not in tensors:
+            raise CheckpointError(f"corrupt trainer state {path}: no RNG state")
+        _check_finite(tensors, path, prefix="model/")
         return {"model": {k[6:]: v for k, v in tensors.items() if k.startswith("model/")},
                 "optim": None if optim_tree is None else unflatten_state(optim_tree, tensors),
-                "state": json.loads(meta["state"]),
-                "rng": (json.loads(meta["rng"]), tensors)}
-    except (OSError, SafetensorError, KeyError, ValueError) as e:
+                "state": state, "rng": (rng_info, tensors)}
+    except (OSError, SafetensorError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise CheckpointError(f"corrupt trainer state {path}: {' '.join(str(e).split())}") from None
+
+
+# ------------------------------------------------------------------ manifest (sha256 per file)
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _safe_name(name: Any) -> bool:
+    """A manifest entry must name a file inside the run folder."""
+    return (isinstance(name, str) and bool(name) and not os.path.isabs(name)
+            and ".." not in Path(name).parts)
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def read_manifest(folder) -> dict[str, dict[str, str]] | None:
+    """{"files": {name: sha256}, "pending": {name: sha256}} of a run folder, None if it has none."""
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path}: not valid JSON") from None
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
+        raise CheckpointError(f"{path}: not a seqlab manifest (no 'format: {MANIFEST_FORMAT}')")
+    out = {}
+    for key in ("files", "pending"):
+        entries = m.get(key, {})
+        if not isinstance(entries, dict) or not all(_safe_name(k) and _is_digest(v) for k, v in entries.items()):
+            raise CheckpointError(f"{path}: '{key}' must map file names inside the run folder to sha256 digests")
+        out[key] = dict(entries)
+    return out
+
+
+def _manifest(files: dict[str, str], pending: dict[str, str] | None = None) -> dict:
+    m = {"format": MANIFEST_FORMAT, "files": dict(sorted(files.items()))}
+    if pending:
+        m["pending"] = dict(sorted(pending.items()))
+    return m
+
+
+def write_files(folder, files: dict[str, Writer]) -> None:
+    """Write `files` ({name relative to folder: writer}) as one checkpoint, recorded in the manifest.
+
+    Every file is staged as a temporary sibling and hashed; the manifest then accepts the old and
+    the new digest of each, the files are renamed into place and the manifest keeps the new
+    digests only. A crash anywhere leaves every file matching the manifest; an OSError (full
+    disk, read-only folder) is a CheckpointError naming the file, with nothing renamed if it
+    happened while staging.
+    """
+    folder = Path(folder)
+    bad = [name for name in files if not _safe_name(name) or name == MANIFEST]
+    if bad:
+        raise ValueError(f"not a run-folder file name: {bad[0]!r}")
+    m = read_manifest(folder) or {"files": {}, "pending": {}}
+    recorded = dict(m["files"])
+    for name, digest in m["pending"].items():  # a checkpoint interrupted after some renames
+        p = folder / name
+        if p.is_file() and file_sha256(p) == digest:
+            recorded[name] = digest
+    staged: dict[str, str] = {}
+    current = folder
+    try:
+        for name, write in files.items():
+            current = folder / name
+            staged[name] = _temp_sibling(current)
+            write(staged[name])
+            _fsync(staged[name])
+        digests = {name: file_sha256(tmp) for name, tmp in staged.items()}
+        current = folder / MANIFEST
+        _atomic(current, json_writer(_manifest(recorded, digests)))
+        for name, tmp in staged.items():
+            current = folder / name
+            os.replace(tmp, current)
+        recorded.update(digests)
+        current = folder / MANIFEST
+        _atomic(current, json_writer(_manifest(recorded)))
+    except OSError as e:
+        raise CheckpointError(f"cannot write {current}: {e.strerror or e} (the run folder keeps its "
+                              f"earlier checkpoint files)") from None
+    finally:
+        for tmp in staged.values():
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def verify_files(folder, names=None) -> None:
+    """Check files of a run folder against its manifest; names None: every file it lists.
+
+    A file that is missing, not listed, or whose sha256 differs (flipped bytes, a truncated copy,
+    a file from another run) -> CheckpointError naming it. A folder written before manifests
+    existed (config.json version 1) has nothing to check.
+    """
+    folder = Path(folder)
+    m = read_manifest(folder)
+    if m is None:
+        if read_config(folder).get("version", 1) < 2:
+            return
+        raise CheckpointError(f"incomplete run folder (no {MANIFEST}): {folder}")
+    names = sorted(set(m["files"]) | set(m["pending"])) if names is None else names
+    for name in names:
+        path = folder / name
+        accepted = {d for d in (m["files"].get(name), m["pending"].get(name)) if d is not None}
+        if not accepted:
+            raise CheckpointError(f"{path}: not listed in {folder / MANIFEST}, so it does not belong "
+                                  f"to this run")
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing (listed in {folder / MANIFEST})")
+        if file_sha256(path) not in accepted:
+            raise CheckpointError(f"{path}: sha256 differs from {folder / MANIFEST}: the file is "
+                                  f"corrupt or comes from another run")
+
+
+# ------------------------------------------------------------------ lock and leftovers
+try:
+    import fcntl
+except ImportError:  # not POSIX: no advisory locks
+    fcntl = None
+
+_HELD: dict[tuple[int, int], list] = {}  # (st_dev, st_ino) of a locked folder -> [fd, depth]
+
+
+def acquire_lock(folder) -> tuple[int, int] | None:
+    """Lock a run folder for this process (flock on FOLDER/.lock); re-entrant within a process.
+
+    Another process holding it -> CheckpointError. Keyed by the folder's inode, so the lock
+    survives renaming the folder (a staged run being published). Returns the key for release_lock.
+    """
+    if fcntl is None:
+        return None
+    folder = Path(folder)
+    st = folder.stat()
+    key = (st.st_dev, st.st_ino)
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return key
+    try:
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise CheckpointError(f"cannot create the lock file {folder / LOCK}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise CheckpointError(f"run folder {folder} is in use by another seqlab process (it holds "
+                              f"{folder / LOCK}); wait for it to finish") from None
+    _HELD[key] = [fd, 1]
+    return key
+
+
+def release_lock(key: tuple[int, int] | None) -> None:
+    entry = _HELD.get(key) if key is not None else None
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] == 0:
+        del _HELD[key]
+        os.close(entry[0])  # closing the descriptor releases the flock
+
+
+@contextlib.contextmanager
+def run_lock(folder) -> Iterator[None]:
+    """Hold the run folder's lock for the block (see acquire_lock)."""
+    key = acquire_lock(folder)
+    try:
+        yield
+    finally:
+        release_lock(key)
+
+
+def _unlocked(folder: Path, min_age: float) -> bool:
+    """True when no process holds `folder`'s lock (a folder with no lock file must be min_age s old)."""
+    lock = folder / LOCK
+    if not lock.exists():
+        return time.time() - folder.stat().st_mtime > min_age
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def clean_stale(folder, stages: bool = True, files: bool = True) -> list[Path]:
+    """Remove what a killed process left behind; returns what was removed.
+
+    files: temporary files `.NAME.tmp-*` / `.tmp-*` inside the run folder and best/ (call only
+        while holding the folder's lock). stages: staging folders `.FOLDER.tmp-*` next to it
+        whose lock no process holds (one with no lock file yet only when older than a minute).
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if files:
+        for d in (folder, folder / "best"):
+            if not d.is_dir():
+                continue
+            for p in d.iterdir():
+                if p.name.startswith(".") and ".tmp-" in p.name and p.is_file():
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+    if stages and folder.parent.is_dir():
+        prefix = f".{folder.name}.tmp-"
+        for p in folder.parent.iterdir():
+            if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink() and _unlocked(p, 60.0):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    return removed
 
 
 # ------------------------------------------------------------------ run folders
@@ -228,8 +566,109 @@ def is_run_dir(path) -> bool:
         return False
 
 
+def _describe(hint: Any) -> str:
+    """What a value of type `hint` is, in the words of seqlab.cli.options' messages."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kinds = [_describe(a) for a in args if a is not type(None)]
+        return " or ".join(kinds) + (" or null" if type(None) in args else "")
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(map(repr, args))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a JSON object"}
+    if hint in names:
+        return names[hint]
+    if typing.get_origin(hint) is dict:
+        return "a JSON object"
+    if typing.get_origin(hint) in (tuple, list):
+        return f"a list of {_describe(args[0])[2:]}s" if args else "a list"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Does a JSON value fit a dataclass field type (int, float, bool, str, X | None, Literal, ...)?"""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in args
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is dict or origin is dict:
+        return isinstance(value, dict)
+    if origin in (tuple, list):
+        return isinstance(value, list) and all(_fits(v, args[0]) for v in value) if args else isinstance(value, list)
+    return True  # a type JSON cannot express: the dataclass checks it
+
+
+def _check_fields(cls, values: dict, where: str, path) -> None:
+    """Each value in `values` that is a field of dataclass `cls` must fit the field's type."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        if key in names and not _fits(value, hints[key]):
+            raise CheckpointError(f"{path}: {where}{key}: expected {_describe(hints[key])}, got {value!r}"[:300])
+
+
+def _check_record(record: dict, path: Path) -> None:
+    """Types and values of config.json, each error one line naming the file."""
+    version = record.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: version: expected a positive integer, got {version!r}")
+    if version > VERSION:
+        raise CheckpointError(f"{path}: written by a newer seqlab (run format {version}, this "
+                              f"seqlab reads up to {VERSION})")
+    model = record["model"]
+    if not isinstance(model["name"], str) or not isinstance(model.get("config"), dict):
+        raise CheckpointError(f"{path}: model: expected a name (string) and a config (JSON object)")
+    run = record.get("run")
+    if not isinstance(run, dict):
+        raise CheckpointError(f"{path}: run: expected a JSON object, got {run!r}"[:300])
+    _check_fields(RunConfig, run, "run.", path)
+    if "train" in run:
+        from seqlab.train.config import TrainConfig
+
+        if not isinstance(run["train"], dict):
+            raise CheckpointError(f"{path}: run.train: expected a JSON object, got {run['train']!r}"[:300])
+        _check_fields(TrainConfig, run["train"], "run.train.", path)
+    try:
+        run_config = RunConfig.from_dict(run)
+    except (ConfigError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: {' '.join(str(e).split())}") from None
+    if run_config.model != model["name"]:
+        raise CheckpointError(f"{path}: run.model {run_config.model!r} differs from model.name {model['name']!r}")
+    from seqlab.models import registry
+
+    try:
+        _check_fields(registry.config_class(model["name"]), model["config"], "model.config.", path)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if record.get("data_kind", "text") not in ("text", "series", "pairs"):
+        raise CheckpointError(f"{path}: data_kind: expected one of 'text', 'series', 'pairs', got "
+                              f"{record.get('data_kind')!r}"[:300])
+    if record.get("tokenizer") is not None and not isinstance(record["tokenizer"], str):
+        raise CheckpointError(f"{path}: tokenizer: expected a string or null, got {record['tokenizer']!r}"[:300])
+    if record.get("split") is not None:
+        from seqlab.data.splits import Split
+
+        if not isinstance(record["split"], dict):
+            raise CheckpointError(f"{path}: split: expected a JSON object, got {record['split']!r}"[:300])
+        try:
+            Split.from_dict(record["split"])
+        except DataError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+
+
 def read_config(path) -> dict:
-    """config.json of a run folder; a folder that is not a seqlab run -> CheckpointError."""
+    """config.json of a run folder, every value type-checked; a folder that is not a seqlab run
+    or a malformed value -> CheckpointError naming the file."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"run folder not found: {path}")
@@ -244,6 +683,7 @@ def read_config(path) -> dict:
         raise CheckpointError(f"not a seqlab run folder (config.json has no 'format: {FORMAT}'): {path}")
     if not isinstance(record.get("model"), dict) or "name" not in record["model"]:
         raise CheckpointError(f"corrupt run folder (config.json names no model): {path}")
+    _check_record(record, cfg)
     return record
 
 
@@ -267,18 +707,20 @@ def config_record(run_config: RunConfig, model, data_kind: str, split=None, toke
 
 def save_run(path, model, run_config: RunConfig, tokenizer=None, split=None,
              data_kind: str = "text", best: bool = False) -> Path:
-    """Write (or refresh) a run folder's config.json, tokenizer.json and model weights.
+    """Write (or refresh) a run folder's config.json, tokenizer.json and model weights as one
+    checkpoint (write_files: recorded in manifest.json).
 
     best=True also stores the weights as best/model.safetensors. Returns the folder.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Writer] = {}
     if tokenizer is not None:
-        tokenizer.save(path / "tokenizer.json")
-    save_weights(model, path / "model.safetensors")
+        files["tokenizer.json"] = tokenizer.save
+    files["model.safetensors"] = weights_writer(model)
     if best:
-        save_weights(model, path / "best" / "model.safetensors")
-    atomic_write_json(path / "config.json", config_record(run_config, model, data_kind, split, tokenizer))
+        files["best/model.safetensors"] = weights_writer(model)
+    files["config.json"] = json_writer(config_record(run_config, model, data_kind, split, tokenizer))
+    write_files(path, files)
     return path
 
 
@@ -288,39 +730,81 @@ def build_from_record(record: dict):
 
     try:
         return registry.build_model(record["model"]["name"], **record["model"]["config"])
-    except (ConfigError, DataError, TypeError) as e:
+    except (ConfigError, DataError, TypeError, ValueError) as e:
         raise CheckpointError(f"cannot rebuild model {record['model']['name']!r}: {e}") from None
 
 
+def load_tokenizer(path, record: dict):
+    """The run's tokenizer.json (None for real-valued runs); one that does not fit the model's
+    vocabulary -> CheckpointError naming the file."""
+    if record.get("tokenizer") is None:
+        return None
+    from seqlab.data.tokenizers import Tokenizer
+
+    file = Path(path) / "tokenizer.json"
+    try:
+        tokenizer = Tokenizer.load(file)
+    except (OSError, DataError, ConfigError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"cannot read {file}: {' '.join(str(e).split())}") from None
+    if tokenizer.kind != record["tokenizer"]:
+        raise CheckpointError(f"{file}: a {tokenizer.kind} tokenizer, but config.json records "
+                              f"{record['tokenizer']!r}: the tokenizer comes from another run")
+    if not all(isinstance(sym, str) for sym in getattr(tokenizer, "itos", ())):
+        raise CheckpointError(f"{file}: its vocabulary holds a symbol that is not a string")
+    vocab = record["model"].get("config", {}).get("vocab_size")
+    if vocab is not None and tokenizer.vocab_size != vocab:
+        raise CheckpointError(f"{file}: {tokenizer.vocab_size} symbols, but the model was built for "
+                              f"{vocab}: the tokenizer comes from another run")
+    return tokenizer
+
+
 def load_run(path, which: str = "last", device: str | torch.device = "cpu") -> Run:
-    """Load a run folder: model (eval mode, `which` = "last" or "best" weights), tokenizer, config."""
+    """Load a run folder: model (eval mode, `which` = "last" or "best" weights), tokenizer, config.
+
+    Every file read is checked against manifest.json first (verify_files).
+    """
     if which not in ("last", "best"):
         raise ConfigError(f"which must be 'last' or 'best', got {which!r}")
     path = Path(path)
     record = read_config(path)
-    model = build_from_record(record)
-    weights = path / "model.safetensors"
+    weights = "model.safetensors"
     if which == "best" and (path / "best" / "model.safetensors").is_file():
-        weights = path / "best" / "model.safetensors"
-    if not weights.is_file():
+        weights = "best/model.safetensors"
+    if not (path / weights).is_file():
         raise CheckpointError(f"incomplete run folder (no model.safetensors): {path}")
-    load_weights(model, weights)
-    tokenizer = None
-    if record.get("tokenizer") is not None:
-        from seqlab.data.tokenizers import Tokenizer
-
-        try:
-            tokenizer = Tokenizer.load(path / "tokenizer.json")
-        except (OSError, DataError, ValueError) as e:
-            raise CheckpointError(f"cannot read the run's tokenizer.json: {e}") from None
+    verify_files(path, ["config.json", weights] + (["tokenizer.json"] if record.get("tokenizer") else []))
+    model = build_from_record(record)
+    load_weights(model, path / weights)
+    tokenizer = load_tokenizer(path, record)
     split = None
     if record.get("split"):
         from seqlab.data.splits import Split
 
         split = Split.from_dict(record["split"])
-    try:
-        run_config = RunConfig.from_dict(record["run"])
-    except (ConfigError, KeyError, TypeError) as e:
-        raise CheckpointError(f"corrupt run config in {path}: {e}") from None
+    run_config = RunConfig.from_dict(record["run"])  # read_config checked it
     return Run(path, run_config, model.to(device).eval(), tokenizer, split,
                record.get("data_kind", "text"), record)
+
+
+def resumed_config(stored: RunConfig, given: RunConfig | None) -> RunConfig:
+    """The config a resumed run continues with: `stored` (from config.json) with the options of
+    `given` in RESUME_OPTIONS applied. Any other difference is refused with a ConfigError (a
+    resumed run never drops an option silently). `given` None: continue as stored."""
+    if given is None:
+        return stored
+    for name in ("model", "model_config", "tokenizer", "tokenizer_options", "split", "data"):
+        old, new = getattr(stored, name), getattr(given, name)
+        if old != new:
+            hint = ("; pass the spec as data= (CLI: --data) to read the same data from elsewhere"
+                    if name == "data" else "; start a new run for that")
+            raise ConfigError(f"resume cannot change {name} (the run has {old!r}, given {new!r}){hint}")
+    changed = {f.name: getattr(given.train, f.name) for f in dataclasses.fields(given.train)
+               if getattr(given.train, f.name) != getattr(stored.train, f.name)}
+    fixed = [k for k in changed if k not in RESUME_OPTIONS]
+    if fixed:
+        k = fixed[0]
+        raise ConfigError(f"resume cannot change train option {k} (the run has {getattr(stored.train, k)!r}, "
+                          f"given {changed[k]!r}): it would change what the resumed steps compute; "
+                          f"resume accepts {', '.join(RESUME_OPTIONS)}")
+    stored.train = dataclasses.replace(stored.train, **changed)
+    return stored

@@ -9,7 +9,13 @@ One optimiser step s (global batch of B windows, A = grad_accum micro-steps, W r
 
 Every `eval_interval` steps and at the end the validation loss is computed (chain rule, fixed
 windows), the best weights are kept, a checkpoint is written, and training stops early after
-`patience` evaluations without improvement. Models with no trainable parameters (Markov,
+`patience` evaluations without improvement.
+
+Divergence: the training loss of every step is checked (at each log line and before each
+checkpoint, so the device is not synchronised every step). A loss l_s that is NaN or inf, or
+that explodes, l_s > l_1 + EXPLODE_FACTOR · max(1, |l_1|) (l_1 the loss at this session's first
+step), a non-finite validation loss, or non-finite weights stop training with DivergenceError
+naming the step; nothing is written, so the run folder keeps its last finite checkpoint. Models with no trainable parameters (Markov,
 closed-form linear AR) are fitted once with `model.fit(train)` instead.
 
 Shapes: B global batch (windows per optimiser step), b = B / (A W) windows per micro-batch and
@@ -36,15 +42,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqlab.errors import CheckpointError, ConfigError
+from seqlab.errors import CheckpointError, ConfigError, DivergenceError
 from seqlab.train import checkpoint as ckpt
 from seqlab.train import distributed as dist_
 from seqlab.train.config import RunConfig, TrainConfig
 from seqlab.train.metrics import MetricsLog, Progress
 from seqlab.train.schedule import WarmupCosine
-from seqlab.train.tasks import metrics_from_sums
+from seqlab.train.scoring import score_from_sums
 
-__all__ = ["Trainer", "TrainResult", "make_optimizer", "seed_everything"]
+__all__ = ["Trainer", "TrainResult", "make_optimizer", "seed_everything", "EXPLODE_FACTOR"]
+
+# a training loss this many times max(1, |first loss|) above the first loss counts as divergence
+EXPLODE_FACTOR = 10.0
 
 
 @dataclass
@@ -68,7 +77,10 @@ class TrainResult:
         return self.best_val_loss / math.log(2)
 
     def to_dict(self, history: bool = False) -> dict:
+        """JSON-able fields (result.json); the run folder's own path is left out, so a folder that
+        is moved or renamed (compare builds its runs in a temporary folder) never points elsewhere."""
         d = dataclasses.asdict(self)
+        d.pop("run_dir")
         if not history:
             d.pop("history")
         return d
@@ -98,9 +110,11 @@ class Trainer:
     model_name: registry name (decides default gradient clipping and is recorded).
     run_config, tokenizer, split, data_kind: when given, each checkpoint also makes `run_dir` a
         loadable run (config.json, tokenizer.json).
-    stage: write into a hidden temporary sibling of `run_dir` and rename it to `run_dir` once the
-        first checkpoint is complete, so `run_dir` is never a half-written run.
-    resume: continue from `run_dir`'s trainer_state.safetensors.
+    stage: write into a hidden temporary sibling of `run_dir` (made by fit()) and rename it to
+        `run_dir` once the first checkpoint is complete, so `run_dir` is never a half-written run.
+    resume: continue from `run_dir`'s trainer_state.safetensors, after locking the folder (a
+        second process is refused), removing a killed run's leftovers and checking every file
+        against manifest.json. The lock is held until fit() returns.
     """
 
     def __init__(self, model, task, config: TrainConfig, run_dir=None, model_name: str | None = None,
@@ -114,12 +128,9 @@ class Trainer:
         self.model = model.to(self.device)  # the raw module: saved, evaluated
         self.final_dir = None if run_dir is None else Path(run_dir)
         self.run_dir = self.final_dir
-        self._staged = False
-        if stage and self.final_dir is not None and self.dist.is_main and not resume:
-            self.final_dir.parent.mkdir(parents=True, exist_ok=True)
-            self.run_dir = Path(tempfile.mkdtemp(prefix=f".{self.final_dir.name}.tmp-",
-                                                 dir=self.final_dir.parent))
-            self._staged = True
+        self._staged, self._lock = False, None  # the run folder's lock, held until fit() ends
+        # the staging folder is made by fit(), inside its cleanup, so an interrupt never leaks it
+        self._stage = stage and self.final_dir is not None and self.dist.is_main and not resume
         self.metrics = MetricsLog(self.run_dir if self.dist.is_main else None)
         self.progress_enabled = progress if self.dist.is_main else False
         self.trainable = any(p.requires_grad for p in self.model.parameters())
@@ -131,7 +142,14 @@ class Trainer:
         self.schedule = None if self.optimizer is None else WarmupCosine(
             self.optimizer, config.lr, config.final_lr, config.warmup_steps, config.steps)
         if resume:
-            self._load_state()
+            try:
+                self._load_state()
+            except BaseException:
+                ckpt.release_lock(self._lock)  # a refused resume leaves the folder unlocked
+                raise
+        self._saved_step = self.step if resume else None  # step of the checkpoint on disk
+        self._pending: list[torch.Tensor] = []  # training losses not yet checked for divergence
+        self._loss_ref: float | None = None     # l_1, the first checked training loss
         # model (saved, evaluated) <- DDP wrapper (gradient all-reduce) <- torch.compile (forward)
         self.wrapped = dist_.wrap_model(self.model, self.dist, self.device) if self.trainable else self.model
         self.forward = torch.compile(self.wrapped) if config.compile and self.trainable else self.wrapped
@@ -143,6 +161,8 @@ class Trainer:
     def fit(self, stop_at: int | None = None) -> TrainResult:
         """Train until `config.steps`, the time budget or early stopping (or pause at `stop_at`)."""
         try:
+            if self._stage:
+                self._open_stage()
             if not self.trainable:
                 reason = self._fit_closed_form()
             else:
@@ -154,6 +174,9 @@ class Trainer:
         except BaseException:
             self._discard_stage()
             raise
+        finally:
+            ckpt.release_lock(self._lock)
+            self._lock = None
 
     def evaluate(self) -> float:
         """Validation loss (nats per element) of the current weights, identical on every rank."""
@@ -166,7 +189,7 @@ class Trainer:
         finally:
             self.model.train(was)
         nll, count = dist_.all_reduce_sum([nll, count], self.dist, self.device)
-        return metrics_from_sums(nll, count)["loss_nats"]
+        return score_from_sums(nll, count, getattr(self.task, "nll_offset", 0.0)).loss_nats
 
     # ------------------------------------------------------------------ the loop
     def _loop(self, stop_at: int | None) -> str:
@@ -201,11 +224,13 @@ class Trainer:
                 self.step_time += time.perf_counter() - t_step
                 window_time += time.perf_counter() - t_step
                 self.step += 1
+                self._pending.append(loss)
                 n_tok = self.task.tokens(idx)
                 self.tokens += n_tok
                 window_loss, window_steps, window_tokens = window_loss + loss, window_steps + 1, window_tokens + n_tok
                 self.elapsed = elapsed0 + time.perf_counter() - start
                 if self.step % cfg.log_interval == 0 or self.step == cfg.steps:
+                    self._check_losses()
                     self._log(window_loss, window_steps, window_tokens, window_time, lr, bar)
                     window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
                 if self.step % cfg.eval_interval == 0:
@@ -213,6 +238,7 @@ class Trainer:
                         reason = "early_stop"
                         break
             if window_steps and reason != "paused":  # a partial window before a budget or early stop
+                self._check_losses()
                 self._log(window_loss, window_steps, window_tokens, window_time, lr, bar)
         finally:
             bar.close()
@@ -261,7 +287,11 @@ class Trainer:
 
     def _eval_and_checkpoint(self) -> bool:
         """Evaluate, log, checkpoint; True when early stopping triggers."""
+        self._check_losses()
+        self._check_weights()
         val = self.evaluate()
+        if self.trainable and self.task.has_validation and not math.isfinite(val):
+            self._diverged(f"the validation loss is {val}")
         self.last_val, self.eval_step = val, self.step
         improved = math.isfinite(val) and val < self.best_val - self.config.min_delta
         if improved:
@@ -294,20 +324,72 @@ class Trainer:
 
     def _checkpoint(self, improved: bool) -> None:
         """Write trainer state, last (and best) weights, and the run description; rank 0 only."""
+        self._check_losses()
+        self._check_weights()
         if not self.dist.is_main or self.run_dir is None:
             return
-        d = self.run_dir
+        d, files = self.run_dir, {}  # one transaction, recorded in manifest.json (ckpt.write_files)
         if self.run_config is not None:
             if self.tokenizer is not None and not (d / "tokenizer.json").exists():
-                self.tokenizer.save(d / "tokenizer.json")
-            ckpt.atomic_write_json(d / "config.json", ckpt.config_record(
+                files["tokenizer.json"] = self.tokenizer.save
+            files["config.json"] = ckpt.json_writer(ckpt.config_record(
                 self.run_config, self.model, self.data_kind, self.split, self.tokenizer))
-        ckpt.save_trainer_state(d / "trainer_state.safetensors", self.model, self.optimizer, self._state())
-        ckpt.save_weights(self.model, d / "model.safetensors")
+        files["trainer_state.safetensors"] = ckpt.trainer_state_writer(self.model, self.optimizer, self._state())
+        files["model.safetensors"] = ckpt.weights_writer(self.model)
         if improved:
-            ckpt.save_weights(self.model, d / "best" / "model.safetensors")
-            ckpt.atomic_write_json(d / "best" / "info.json", {"step": self.step, "val_loss": self.best_val})
+            files["best/model.safetensors"] = ckpt.weights_writer(self.model)
+            files["best/info.json"] = ckpt.json_writer({"step": self.step, "val_loss": self.best_val})
+        ckpt.write_files(d, files)
+        self._saved_step = self.step
         self._publish()
+
+    def _check_losses(self) -> None:
+        """Raise DivergenceError if a training loss since the last check is non-finite or exploded.
+
+        Every rank holds its share of each step's global mean loss; their sum is the loss, the same
+        on every rank, so all ranks stop together. One device sync per call.
+        """
+        if not self._pending:
+            return
+        first = self.step - len(self._pending) + 1  # step of self._pending[0]
+        losses = dist_.all_reduce_sum(torch.stack(self._pending).tolist(), self.dist, self.device)
+        self._pending.clear()
+        if self._loss_ref is None and math.isfinite(losses[0]):
+            self._loss_ref = losses[0]
+        ref = self._loss_ref
+        limit = math.inf if ref is None else ref + EXPLODE_FACTOR * max(1.0, abs(ref))
+        for k, loss in enumerate(losses):
+            if not math.isfinite(loss):
+                self._diverged(f"the training loss is {loss}", first + k)
+            if loss > limit:
+                self._diverged(f"the training loss exploded to {loss:.4g} (it started at {ref:.4g})", first + k)
+
+    def _check_weights(self) -> None:
+        """Raise DivergenceError if a weight is NaN or inf (a finite loss with an inf gradient)."""
+        if self.trainable and not bool(torch.stack([p.isfinite().all() for p in self.model.parameters()]).all()):
+            self._diverged("the weights are no longer finite")
+
+    def _diverged(self, what: str, step: int | None = None):
+        """Raise the one-line DivergenceError: what happened, at which step, what is on disk."""
+        step = self.step if step is None else step
+        if self.final_dir is None:
+            kept = "nothing was written"
+        elif self._saved_step is None:
+            kept = "no run folder was written"
+        else:
+            kept = f"{self.final_dir} keeps the checkpoint of step {self._saved_step}"
+        raise DivergenceError(f"training diverged at step {step}: {what}; {kept} "
+                              f"(try a lower --lr or --grad-clip)")
+
+    def _open_stage(self) -> None:
+        """Write into a hidden sibling `.NAME.tmp-*` of the run folder until the first checkpoint."""
+        self._stage = False
+        self.final_dir.parent.mkdir(parents=True, exist_ok=True)
+        ckpt.clean_stale(self.final_dir, files=False)  # staging folders of killed runs
+        self.run_dir = Path(tempfile.mkdtemp(prefix=f".{self.final_dir.name}.tmp-", dir=self.final_dir.parent))
+        self._staged = True
+        self._lock = ckpt.acquire_lock(self.run_dir)  # marks the stage as live
+        self.metrics.move(self.run_dir)
 
     def _publish(self) -> None:
         """Move a staged run folder to its final name (once its first checkpoint is complete)."""
@@ -330,7 +412,12 @@ class Trainer:
     def _load_state(self) -> None:
         if self.run_dir is None:
             raise CheckpointError("resume needs a run folder")
-        loaded = ckpt.load_trainer_state(self.run_dir / "trainer_state.safetensors")
+        if self.dist.is_main:  # a second process resuming this folder is refused here
+            self._lock = ckpt.acquire_lock(self.run_dir)
+            ckpt.clean_stale(self.run_dir)  # temporary files and staging folders of killed runs
+        ckpt.verify_files(self.run_dir)  # every file of the checkpoint matches manifest.json
+        loaded = ckpt.load_trainer_state(self.run_dir / "trainer_state.safetensors", require=(
+            "step", "tokens", "elapsed", "best_val", "best_step", "last_val", "bad_evals"))
         s = loaded["state"]
         try:
             self.model.load_state_dict(loaded["model"], strict=True)
@@ -364,4 +451,4 @@ class Trainer:
         self._publish()
         title = f"{self.model_name or type(self.model).__name__}: loss"
         plot_loss_curve(self.metrics.rows, self.run_dir / "loss_curve.png", title=title)
-        ckpt.atomic_write_json(self.run_dir / "result.json", result.to_dict())
+        ckpt.write_files(self.run_dir, {"result.json": ckpt.json_writer(result.to_dict())})

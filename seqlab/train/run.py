@@ -129,7 +129,8 @@ def eval_run(run_dir, data_spec: str | None = None, split: str = "test", which: 
     """Loss (nats), bits per token and perplexity of a run on a part of its data (the one scorer,
     seqlab.train.scoring.evaluate, on the run's windows; a series' loss is in its own units).
 
-    data_spec None: the run's own data with its recorded split (the data must be unchanged).
+    data_spec None: the run's own data with its recorded split (the data must be unchanged); the
+    recorded spec is untrusted (seqlab.data.spec.recorded_spec: it never downloads).
     Otherwise `data_spec` is split with the run's fractions and encoded with the run's tokenizer.
     """
     if split not in PARTS:
