@@ -25,3 +25,8 @@ class CheckpointError(SeqlabError):
 
 class VocabularyError(SeqlabError, ValueError):
     """Text that the tokenizer cannot represent (characters or bytes outside its vocabulary)."""
+
+
+class DivergenceError(SeqlabError):
+    """Training that diverged: a non-finite or exploding loss, or non-finite weights. The run
+    folder keeps its last finite checkpoint; no non-finite weights are ever written."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -62,19 +63,23 @@ def _parse_budgets(text: str) -> list[float]:
 
 
 def add_parser(subparsers, argv):
-    from seqlab.experiments.compare import DEFAULT_MODELS, SIZES
+    from seqlab.experiments.compare import DEFAULT_BUDGETS, DEFAULT_MODELS, SIZES
+    from seqlab.experiments.compare_series import SERIES_MODELS
 
     d = _defaults()
     p = subparsers.add_parser(
         "compare", help="every model family at equal compute over seeds; ranked on test",
         description=__doc__, epilog=EXAMPLE)
     p.add_argument("--data", metavar="SPEC", default=d.data,
-                   help=f"text data spec (default: {d.data}, the corpus embedded in Python)")
-    p.add_argument("--models", type=parse_name_list, default=list(DEFAULT_MODELS), metavar="LIST",
-                   help=f"comma-separated families (default: {','.join(DEFAULT_MODELS)})")
+                   help=f"text or series data spec (default: {d.data}, the corpus embedded in Python); "
+                        f"a series spec may end in ;season=M")
+    p.add_argument("--models", type=parse_name_list, default=None, metavar="LIST",
+                   help=f"comma-separated families (default, text: {','.join(DEFAULT_MODELS)}; "
+                        f"series: {','.join(SERIES_MODELS)})")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--budget", type=parse_positive_float, default=None, metavar="FLOPS",
-                       help=f"training FLOPs per family and seed (default: {d.budgets[0]:g})")
+                       help=f"training FLOPs per family and seed (default: {DEFAULT_BUDGETS['text']:g} for "
+                            f"text, {DEFAULT_BUDGETS['series']:g} per fit for a series)")
     group.add_argument("--budgets", type=_parse_budgets, default=None, metavar="F,F,...",
                        help="several budgets: a scaling study (table and plot per budget)")
     group.add_argument("--budget-seconds", type=parse_positive_float, default=None, metavar="S",
@@ -103,6 +108,13 @@ def add_parser(subparsers, argv):
                    help=f"length of each family's generated sample, >= 0 (default: {d.sample_tokens})")
     p.add_argument("--prompt", default=None,
                    help="text every family's sample continues (default: the corpus's first word)")
+    series = p.add_argument_group("series (rolling-origin backtest)")
+    series.add_argument("--horizon", type=parse_positive_int, default=None, metavar="H",
+                        help="values forecast at each origin (default: length / 20, within 4..24)")
+    series.add_argument("--origins", type=parse_positive_int, default=d.origins, metavar="K",
+                        help=f"forecast origins over the end of the series (default: {d.origins})")
+    series.add_argument("--season", type=parse_positive_int, default=None, metavar="M",
+                        help="season of seasonal-naive (default: ;season= in the spec, else detected)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress lines on stderr (default: on)")
     p.set_defaults(handler=run)
@@ -130,11 +142,12 @@ def build_setup(args: argparse.Namespace, run_root: Path | None = None):
     elif args.budget is not None:
         budgets = (args.budget,)
     else:
-        budgets = CompareSetup.budgets
+        budgets = None  # the data kind's default
     if args.sample_tokens < 0:
         raise ConfigError(f"--sample-tokens must be >= 0, got {args.sample_tokens}")
     return CompareSetup(
-        data=args.data, models=tuple(args.models), tokenizer=args.tokenizer, size=args.size, budgets=budgets,
+        data=args.data, models=None if args.models is None else tuple(args.models), tokenizer=args.tokenizer,
+        size=args.size, budgets=budgets, horizon=args.horizon, origins=args.origins, season=args.season,
         budget_seconds=args.budget_seconds, seeds=args.seeds, seed=args.seed, block_size=args.block_size,
         batch_size=args.batch_size, val_tokens=args.val_tokens, max_order=args.max_order,
         sample_tokens=args.sample_tokens, prompt=args.prompt,
@@ -179,13 +192,22 @@ def write_outputs(out: Path, result) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqlab.data import data_kind, parse_spec
     from seqlab.experiments.compare import run_compare
-    from seqlab.reports.compare import terminal_table
+    from seqlab.experiments.compare_series import split_season
 
-    build_setup(args)  # bad options -> one-line error before any folder exists
+    setup = build_setup(args)  # bad options -> one-line error before any folder exists
+    spec, _ = split_season(args.data)
+    parse_spec(spec)
+    kind = data_kind(spec)
+    setup.resolved(kind)
     out = check_new_out_dir(args.out if args.out is not None else default_out_dir("compare"))
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None  # noqa: E731
     t0 = time.perf_counter()
+    if kind == "series":
+        return _run_series(args, out, log, t0)
+    from seqlab.reports.compare import terminal_table
+
     with atomic_output_dir(out) as tmp:
         result = run_compare(build_setup(args, run_root=tmp), log=log)
         write_outputs(tmp, result)
@@ -199,4 +221,34 @@ def run(args: argparse.Namespace) -> int:
           f"({time.perf_counter() - t0:.0f} s in all)")
     print(f"next: open {out}/report.html   or   seqlab eval {out}/{result.leaderboard.families[0].runs[0].run_dir}"
           f" --split test")
+    return 0
+
+
+def _run_series(args, out: Path, log, t0: float) -> int:
+    from seqlab.experiments.compare import run_compare
+    from seqlab.plots.compare_series import plot_error_by_step, plot_last_origin, plot_series_leaderboard
+    from seqlab.reports import compare_series as report
+
+    with atomic_output_dir(out) as tmp:
+        result = run_compare(build_setup(args, run_root=tmp), log=log)
+        command = report.command_line(result.setup)
+        figures = {
+            "Mean MASE over origins ± std per entrant (dots: origins)": plot_series_leaderboard(result, tmp / "leaderboard.png"),
+            "The last origin: the top three and the naive forecast against the truth, 80% and 95% intervals":
+                plot_last_origin(result, tmp / "forecast.png"),
+            "Mean absolute error against the horizon step": plot_error_by_step(result, tmp / "horizon.png"),
+        }
+        (tmp / "leaderboard.md").write_text(report.leaderboard_markdown(result, command), encoding="utf-8")
+        (tmp / "leaderboard.csv").write_text(report.leaderboard_csv(result), encoding="utf-8")
+        (tmp / "origins.csv").write_text(report.origins_csv(result), encoding="utf-8")
+        (tmp / "forecasts.csv").write_text(report.forecasts_csv(result), encoding="utf-8")
+        (tmp / "report.html").write_text(report.report_html(result, command, figures), encoding="utf-8")
+        (tmp / "setup.json").write_text(json.dumps(report.setup_record(result, command), indent=2) + "\n",
+                                        encoding="utf-8")
+    print()
+    print(report.terminal_table(result), end="")
+    print(f"\nwrote {out}/report.html, leaderboard.md, leaderboard.csv, origins.csv, forecasts.csv, "
+          f"leaderboard.png, forecast.png, horizon.png ({time.perf_counter() - t0:.0f} s in all)")
+    best = next((f.name for f in result.families if f.name in ("rnn", "lstm", "gru", "transformer")), "lstm")
+    print(f"next: open {out}/report.html   or   seqlab forecast --model {best} --data {shlex.quote(result.spec)}")
     return 0

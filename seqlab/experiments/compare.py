@@ -95,15 +95,19 @@ EVALS_PER_RUN = 10     # validation evaluations (checkpoint selection, frontier 
 MIN_STEPS = 10         # a budget that buys fewer steps than this is refused
 
 
+DEFAULT_BUDGETS = {"text": 1e12, "series": 1e10}  # training FLOPs per run, by data kind
+
+
 @dataclass
 class CompareSetup:
-    """Everything that defines a comparison (the CLI's options, typed)."""
+    """Everything that defines a comparison (the CLI's options, typed). `models` and `budgets` left
+    at None take the defaults of the data's kind (`resolved(kind)`)."""
 
-    data: str = "pydoc"                          # text data spec
-    models: tuple[str, ...] = DEFAULT_MODELS     # families, in this order in ties
+    data: str = "pydoc"                          # text or series data spec
+    models: tuple[str, ...] | None = None        # families, in this order in ties (None: all of the kind)
     tokenizer: str = "char"                      # char | word | bpe
     size: str = "small"                          # key of SIZES
-    budgets: tuple[float, ...] = (1e12,)         # training FLOPs per family and seed (several: a scaling study)
+    budgets: tuple[float, ...] | None = None     # training FLOPs per family and seed (several: a scaling study)
     budget_seconds: float | None = None          # wall-clock seconds per run instead of FLOPs
     seeds: int = 3                               # neural runs per family
     seed: int = 0                                # first seed; runs use seed, seed + 1, ...
@@ -116,37 +120,57 @@ class CompareSetup:
     jobs: int = 1                                # worker processes for the neural runs
     threads: int = 1                             # torch threads per run
     run_root: Path | None = None                 # where run folders go (None: not written)
+    horizon: int | None = None                   # series: forecast steps per origin (None: from the length)
+    origins: int = 5                             # series: rolling forecast origins
+    season: int | None = None                    # series: season of seasonal-naive (None: ;season= or detected)
 
     def __post_init__(self):
-        self.models = tuple(self.models)
-        self.budgets = tuple(float(b) for b in self.budgets)
-        if not self.models:
-            raise ConfigError("compare needs at least one model family")
-        unknown = [m for m in self.models if m != "markov" and m not in SIZES["small"].recipes]
-        if unknown:
-            raise ConfigError(f"unknown model {unknown[0]!r} for compare; choose from {', '.join(DEFAULT_MODELS)}")
-        if len(set(self.models)) != len(self.models):
-            raise ConfigError("each model family may be named once")
+        if self.models is not None:
+            self.models = tuple(self.models)
+            if not self.models:
+                raise ConfigError("compare needs at least one model family")
+            if len(set(self.models)) != len(self.models):
+                raise ConfigError("each model family may be named once")
+        if self.budgets is not None:
+            self.budgets = tuple(float(b) for b in self.budgets)
         if self.size not in SIZES:
             raise ConfigError(f"size must be one of {', '.join(SIZES)}, got {self.size!r}")
-        if self.budget_seconds is None:
+        if self.budget_seconds is None and self.budgets is not None:
             if not self.budgets or not all(math.isfinite(b) and b > 0 for b in self.budgets):
                 raise ConfigError(f"budgets must be positive FLOP counts, got {self.budgets}")
             if len(set(self.budgets)) != len(self.budgets):
                 raise ConfigError("each budget may be given once")
             self.budgets = tuple(sorted(self.budgets))
-        elif not (self.budget_seconds > 0 and math.isfinite(self.budget_seconds)):
+        elif self.budget_seconds is not None and not (self.budget_seconds > 0 and math.isfinite(self.budget_seconds)):
             raise ConfigError(f"budget_seconds must be > 0, got {self.budget_seconds}")
-        for name in ("seeds", "val_tokens", "max_order", "jobs", "threads"):
+        for name in ("seeds", "val_tokens", "max_order", "jobs", "threads", "origins"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
         if self.sample_tokens < 0:
             raise ConfigError(f"sample-tokens must be >= 0, got {self.sample_tokens}")
-        for name in ("block_size", "batch_size"):
+        for name in ("block_size", "batch_size", "horizon", "season"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+
+    def resolved(self, kind: str) -> "CompareSetup":
+        """A copy with the kind's default models and budget filled in and every name checked."""
+        from seqlab.experiments.compare_series import SERIES_MODELS
+
+        families = {"text": DEFAULT_MODELS, "series": SERIES_MODELS}
+        if kind not in families:
+            raise DataError(f"compare takes a text or series data spec, got {self.data!r} ({kind})")
+        models = self.models if self.models is not None else families[kind]
+        unknown = [m for m in models if m not in families[kind]]
+        if unknown:
+            raise ConfigError(f"unknown model {unknown[0]!r} for {kind} data; choose from {', '.join(families[kind])}")
+        budgets = self.budgets if self.budgets is not None else (DEFAULT_BUDGETS[kind],)
+        if kind == "series" and len(budgets) > 1:
+            raise ConfigError("--budgets (a scaling study) is for text data; give one --budget for a series")
+        if kind == "series" and self.budget_seconds is not None:
+            raise ConfigError("--budget-seconds is for text data; series runs use a FLOP --budget")
+        return dataclasses.replace(self, models=tuple(models), budgets=tuple(budgets))
 
     @property
     def T(self) -> int:
@@ -516,8 +540,22 @@ def _rel_dir(setup: CompareSetup, family: str, seed: int, budget: float) -> str:
     return f"{head}{family}/seed-{seed}"
 
 
-def run_compare(setup: CompareSetup, log: Callable[[str], None] | None = None) -> CompareResult:
-    """Train, select, score and rank every family of `setup` (see the module docstring)."""
+def run_compare(setup: CompareSetup, log: Callable[[str], None] | None = None):
+    """Compare the families of `setup` on its data: a CompareResult for text (see the module
+    docstring), a SeriesCompareResult for a series (seqlab.experiments.compare_series)."""
+    from seqlab.data import data_kind
+
+    kind = data_kind(setup.data)
+    setup = setup.resolved(kind)
+    if kind == "series":
+        from seqlab.experiments.compare_series import run_series_compare
+
+        return run_series_compare(setup, log)
+    return _compare_text(setup, log)
+
+
+def _compare_text(setup: CompareSetup, log: Callable[[str], None] | None = None) -> CompareResult:
+    """Train, select, score and rank every family of `setup` on text (see the module docstring)."""
     from seqlab.experiments.flops import measure_matmul_flops, train_flops_per_token
     from seqlab.train.checkpoint import load_run
 

@@ -16,9 +16,14 @@ term to ν. When neither side has a spread (both deterministic, or a single seed
 compared as they are: unequal means differ. When one side has one seed and no spread is known for
 it (n = 1, not deterministic), its variance is unknown and the pair is never called different.
 
-Rank (competition ranking with ties): rank_i = 1 + #{j : m_j < m_i and j differs significantly
-from i}. Families that no other family significantly beats share rank 1, and so on; the rule is
-well defined even when "not significantly different" is not transitive.
+Rank (competition ranking with ties): in the order of increasing mean,
+
+    rank_i = max_{j <= i} (1 + #{k : m_k < m_j and k differs significantly from j}),
+
+i.e. 1 + the number of families significantly better, made non-decreasing along the order of the
+means (a family never ranks behind a worse one). Families that no other family significantly beats
+share rank 1, and so on; the rule is well defined even when "not significantly different" is not
+transitive.
 
 Reference: B. L. Welch, "The generalization of 'Student's' problem when several different
 population variances are involved", Biometrika 34 (1947).
@@ -96,13 +101,18 @@ def differs(a: Spread, b: Spread, alpha: float = ALPHA) -> bool:
 
 
 def shared_ranks(spreads: list[Spread], alpha: float = ALPHA) -> list[int]:
-    """rank_i = 1 + #{j : mean_j < mean_i and j differs significantly from i}."""
-    ranks = []
-    for i, a in enumerate(spreads):
+    """Ranks in the input order (see the module docstring); NaN means rank last."""
+    raw = []
+    for a in spreads:
         if math.isnan(a.mean):
-            ranks.append(len(spreads))
+            raw.append(len(spreads))
             continue
-        better = sum(1 for j, b in enumerate(spreads)
-                     if j != i and not math.isnan(b.mean) and b.mean < a.mean and differs(a, b, alpha))
-        ranks.append(1 + better)
+        better = sum(1 for b in spreads
+                     if b is not a and not math.isnan(b.mean) and b.mean < a.mean and differs(a, b, alpha))
+        raw.append(1 + better)
+    order = sorted(range(len(spreads)), key=lambda i: (math.isnan(spreads[i].mean), spreads[i].mean))
+    ranks, running = [0] * len(spreads), 1
+    for i in order:
+        running = max(running, raw[i])
+        ranks[i] = running
     return ranks

@@ -52,6 +52,9 @@ class NeuralARConfig:
             raise ConfigError(f"neural-ar num_layers must be an integer >= 0, got {self.num_layers!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.num_layers == 0 and self.dropout > 0:  # dropout acts after each tanh layer only
+            raise ConfigError(f"neural-ar dropout={self.dropout} has no effect with num_layers=0 "
+                              f"(a linear model); set dropout=0 or num_layers >= 1")
 
 
 class NeuralAR(SequenceModel):
@@ -86,7 +89,7 @@ class NeuralAR(SequenceModel):
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """x (...) -> (..., E)."""
         if self.real:
-            return self.embed(x.float().unsqueeze(-1))
+            return self.embed(x.to(self.embed.weight.dtype).unsqueeze(-1))
         return self.embed(x.long())
 
     def _bos(self, batch_size: int) -> torch.Tensor:

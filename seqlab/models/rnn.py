@@ -15,7 +15,8 @@ hidden_size != embed_dim, a projection W_p (E x H) maps h_t to the embedding spa
 Real values: e(x) = w_in x + b_in (a projection of the scalar) and a learned start vector.
 
 Shapes: B batch, T time, E embed_dim, H hidden_size, L num_layers, V vocab_size, P emission params.
-Incremental state: h (L, B, H) for rnn/gru, (h, c) each (L, B, H) for lstm (batch axis 1).
+Incremental state: h (L, B, H) for rnn/gru, (h, c) each (L, B, H) for lstm (batch axis 1), in the
+parameters' dtype and device (a float64 or bfloat16 model decodes in float64 or bfloat16).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class RNNLM(SequenceModel):
         """x (B, T) -> e(x) (B, T, E)."""
         if self.config.vocab_size is not None:
             return self.embed(x)
-        return self.in_proj(x.unsqueeze(-1))
+        return self.in_proj(x.unsqueeze(-1).to(self.in_proj.weight.dtype))  # drawn values may be float32
 
     def _bos(self, B: int) -> torch.Tensor:
         """e(BOS) (B, 1, E)."""
@@ -127,7 +128,7 @@ class RNNLM(SequenceModel):
 
     def init_state(self, batch_size: int):
         c = self.config
-        z = torch.zeros(c.num_layers, batch_size, c.hidden_size, device=self.device)  # (L, B, H)
+        z = torch.zeros(c.num_layers, batch_size, c.hidden_size, device=self.device, dtype=self.dtype)  # (L, B, H)
         return (z, z.clone()) if c.cell == "lstm" else z
 
     def step(self, x_t, state):

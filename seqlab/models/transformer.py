@@ -19,7 +19,8 @@ Incremental decoding: the state holds one seqlab.nn KVCache per layer and the el
 far; each step feeds one element at position len(cache). The context is `block_size` elements
 (+ BOS): once full, generation slides the window (recomputes the caches on the last block_size
 elements, as nanoGPT crops its context); `conditionals`/`log_prob` take at most block_size (+1 for
-log_prob) elements and raise DataError beyond.
+log_prob) elements and raise DataError beyond. The caches and the elements read so far are kept in
+the parameters' dtype and device.
 
 Shapes: B batch, T time, d d_model, h n_head, F dim_feedforward, V vocab_size, P emission params.
 """
@@ -41,7 +42,8 @@ __all__ = ["TransformerConfig", "TransformerLM"]
 
 @dataclass
 class TransformerConfig:
-    """vocab_size None means real values (Gaussian emission); dim_feedforward None = 4 d_model."""
+    """vocab_size None means real values (Gaussian emission); dim_feedforward None = 4 d_model;
+    tie_weights applies to token models only (real values have no embedding table to tie)."""
 
     vocab_size: int | None = None
     block_size: int = 128
@@ -113,7 +115,7 @@ class TransformerLM(SequenceModel):
     def _embed(self, x: torch.Tensor, with_bos: bool) -> torch.Tensor:
         """x (B, T) -> e(x) (B, T, d), with e(BOS) prepended when with_bos."""
         B = x.shape[0]
-        e = self.embed(x) if self.tokens else self.in_proj(x.unsqueeze(-1))  # (B, T, d)
+        e = self.embed(x) if self.tokens else self.in_proj(x.unsqueeze(-1).to(self.in_proj.weight.dtype))  # (B, T, d)
         if with_bos:
             bos = self.embed.weight[self.config.vocab_size] if self.tokens else self.bos
             e = torch.cat([bos.expand(B, 1, -1), e], 1)  # (B, T+1, d)
@@ -148,7 +150,7 @@ class TransformerLM(SequenceModel):
         return super().log_prob(x, lengths)
 
     def init_state(self, batch_size: int):
-        dtype = torch.long if self.tokens else torch.float32
+        dtype = torch.long if self.tokens else self.dtype  # real values in the parameters' dtype
         return {"cache": self.blocks.new_cache(),
                 "x": torch.zeros(batch_size, 0, dtype=dtype, device=self.device)}  # x (B, n) read so far
 

@@ -193,6 +193,8 @@ class _RecurrentStack(nn.Module):
             s = s if batched else s.unsqueeze(1)
             if tuple(s.shape) != (LD, B, size):
                 raise DataError(f"{type(self).__name__}: {name} shape {tuple(s.shape)} != expected {(LD, B, size)}")
+            if s.dtype != x.dtype:
+                raise DataError(f"{type(self).__name__}: {name} dtype {s.dtype} != input dtype {x.dtype}")
             out.append(s)
         return out[0], (out[1] if is_lstm else None)
 

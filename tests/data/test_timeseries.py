@@ -107,6 +107,32 @@ def test_ar_bad_coefficients_and_divergence():
         load_series("ar:half")
     with pytest.raises(DataError, match="not stationary"):
         load_series("ar:3.0", length=2000)
+    with pytest.raises(DataError, match="finite"):
+        load_series("ar:nan")
+
+
+@pytest.mark.parametrize("phi", ["1.0", "-1.0", "1.01", "0.5,0.5", "0.2,0.3,0.5", "0,0,0,1"])
+def test_ar_non_stationary_processes_are_refused_even_when_they_stay_finite(phi):
+    # a random walk (phi = 1) or a barely explosive AR(1) stays finite over 1200 steps; the
+    # roots of 1 - sum_i phi_i z^i decide, not overflow
+    with pytest.raises(DataError, match=r"not stationary: .* root with \|z\| = [0-9.]+ <= 1"):
+        load_series(f"ar:{phi}")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-2.0, 2.0).map(lambda v: round(v, 3)), min_size=1, max_size=4))
+def test_ar_stationarity_agrees_with_statsmodels(phi):
+    arima = pytest.importorskip("statsmodels.tsa.arima_process")
+    roots = arima.ArmaProcess(ar=np.r_[1.0, -np.array(phi)]).arroots  # roots of 1 - sum phi_i z^i
+    margin = np.abs(roots).min() - 1.0 if roots.size else np.inf
+    if abs(margin) < 1e-6:  # on the circle up to rounding: either answer is defensible
+        return
+    if margin > 0:
+        x = load_series(f"ar:{','.join(map(repr, phi))}", length=50)
+        assert x.shape == (50,) and np.isfinite(x).all()
+    else:
+        with pytest.raises(DataError, match="not stationary"):
+            load_series(f"ar:{','.join(map(repr, phi))}", length=50)
 
 
 @pytest.mark.parametrize("name,module,column", [("sunspots", "sunspots", "SUNACTIVITY"),

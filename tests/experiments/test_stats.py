@@ -56,6 +56,15 @@ def test_shared_ranks_rule():
     assert shared_ranks([c, a]) == [2, 1]
 
 
+def test_ranks_never_put_a_family_behind_a_worse_one():
+    """A tight family beaten by many ranks no lower than a noisier, worse family beaten by fewer."""
+    best = spread([1.00, 1.01, 1.00])
+    tight = spread([2.00, 2.01, 2.00])       # significantly worse than best
+    noisy = spread([2.5, 1.2, 3.6])           # worse mean, but within everyone's noise
+    assert not differs(best, noisy) and differs(best, tight)
+    assert shared_ranks([best, tight, noisy]) == [1, 2, 2]
+
+
 def test_ranks_count_only_significantly_better_families():
     """Not-different is not transitive: rank = 1 + number of families significantly better."""
     a = spread([1.00, 1.01, 1.02])

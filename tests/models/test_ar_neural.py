@@ -109,3 +109,7 @@ def test_registry_and_config_errors():
         NeuralAR.from_config(dropout=1.5)
     with pytest.raises(ConfigError, match="unknown NeuralARConfig field"):
         registry.build_model("neural-ar", window=3)
+    # an option that would be accepted and silently ignored is refused
+    with pytest.raises(ConfigError, match="no effect with num_layers=0"):
+        NeuralAR.from_config(num_layers=0, dropout=0.2)
+    assert NeuralAR.from_config(num_layers=0).config.dropout == 0.0

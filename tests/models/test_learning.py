@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from models_tiny import LM_NAMES, tiny
+from models_tiny import KINDS_OF, NOT_CHAIN, REAL, TOKENS, tiny
 
 P = torch.tensor([[0.80, 0.10, 0.05, 0.05],
                   [0.05, 0.05, 0.85, 0.05],
@@ -58,7 +58,7 @@ def train(model, windows):
     return model.eval()
 
 
-@pytest.mark.parametrize("name", [n for n in LM_NAMES if n != "ar"])
+@pytest.mark.parametrize("name", [n for n, kinds in KINDS_OF.items() if TOKENS in kinds])
 def test_token_model_reaches_markov_chain_entropy(name):
     model = tiny(name, hidden_size=32, embed_dim=16, d_model=32, block_size=T_WIN)
     train_x, _ = markov_windows(400, T_WIN, seed=1)
@@ -67,12 +67,11 @@ def test_token_model_reaches_markov_chain_entropy(name):
     assert optimum - 0.05 < nll < optimum + 0.05, (nll, optimum)
 
 
-@pytest.mark.parametrize("name", [n for n in LM_NAMES if n != "markov"])
+# LinearAR scores x_t given its first tau values; its oracle is statsmodels (tests/models/test_ar*)
+@pytest.mark.parametrize("name", [n for n, kinds in KINDS_OF.items() if REAL in kinds and n not in NOT_CHAIN])
 def test_real_model_reaches_ar1_entropy(name):
     model = tiny(name, real=True, hidden_size=32, embed_dim=16, d_model=32, block_size=T_WIN)
     train_x, _ = ar1_windows(400, T_WIN, seed=1)
     test_x, optimum = ar1_windows(200, T_WIN, seed=2)
-    if name == "ar":  # LinearAR scores x_t given its first tau values: compare on the same terms
-        pytest.skip("LinearAR's oracle is statsmodels (tests/models/test_ar*)")
     nll = train(model, train_x).nll(test_x)
     assert optimum - 0.06 < nll < optimum + 0.06, (nll, optimum)

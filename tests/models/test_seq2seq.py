@@ -46,6 +46,24 @@ def test_chain_rule_and_cache_equal_teacher_forcing(kw):
         torch.testing.assert_close(m.log_prob(src, tgt), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=["float64", "bfloat16"])
+@pytest.mark.parametrize("kw", ARCHS, ids=IDS)
+def test_runs_in_the_dtype_it_is_given(kw, dtype):
+    ref = tiny(**kw)
+    m = tiny(**kw).to(dtype)
+    m.load_state_dict(ref.state_dict())
+    src, tgt = padded_src(), torch.randint(0, V, (3, 4))
+    with torch.no_grad():
+        _, state = m.step(None, m.init_state(m.encode(src)))
+        tensors = [t for t in torch.utils._pytree.tree_leaves(state) if torch.is_tensor(t) and t.is_floating_point()]
+        assert tensors and all(t.dtype == dtype for t in tensors)
+        lp = m.log_prob(src, tgt).double()
+        loose = dtype == torch.bfloat16
+        torch.testing.assert_close(lp, ref.log_prob(src, tgt).double(), atol=0.5 if loose else 1e-4,
+                                   rtol=0.05 if loose else 1e-5)
+    assert m.generate(src, 4).shape[0] == 3 and m.generate(src, 4, num_beams=2).shape[0] == 3
+
+
 @pytest.mark.parametrize("kw", ARCHS, ids=IDS)
 def test_padding_of_source_and_target_changes_nothing(kw):
     m = tiny(**kw)

@@ -1,4 +1,10 @@
-"""Oracle tests: seqlab.nn.RNNCell/LSTMCell/GRUCell against torch.nn's cells, and return_gates."""
+"""Oracle tests: seqlab.nn.RNNCell/LSTMCell/GRUCell against torch.nn's cells, and return_gates.
+
+impl="explicit" runs seqlab's equations: every randomized example checks it against torch.nn.
+impl="fused" and the default "auto" (fused unless gates are requested) call torch's own cell
+kernels (torch._VF.*_cell) on seqlab's parameters, so for them the oracle compares torch with
+itself and checks only the plumbing (parameter layout, unbatched input, default states).
+"""
 
 from __future__ import annotations
 
@@ -30,9 +36,13 @@ def pair(kind, bias, dtype, impl, I=3, H=4):
 @pytest.mark.parametrize("kind", list(CELLS))
 @settings(max_examples=20, deadline=None)
 @given(bias=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]),
-       impl=st.sampled_from(["auto", "fused", "explicit"]), batched=st.booleans(), with_hx=st.booleans(),
-       B=st.integers(2, 5), seed=st.integers(0, 999))
-def test_cell_matches_torch(kind, bias, dtype, impl, batched, with_hx, B, seed):
+       batched=st.booleans(), with_hx=st.booleans(), B=st.integers(2, 5), seed=st.integers(0, 999))
+def test_cell_matches_torch(kind, bias, dtype, batched, with_hx, B, seed):
+    for impl in ("explicit", "fused"):  # seqlab's equations; then torch's kernel (plumbing only)
+        check_cell(kind, bias, dtype, impl, batched, with_hx, B, seed)
+
+
+def check_cell(kind, bias, dtype, impl, batched, with_hx, B, seed):
     torch.manual_seed(seed)
     theirs, ours = pair(kind, bias, dtype, impl)
     lead = (B,) if batched else ()
@@ -122,3 +132,11 @@ def test_unroll_layer_cell_equals_stack(name):
     assert all(g.shape == (6, 2, 4) for g in gates)
     with pytest.raises(ConfigError):
         stack.layer_cell(2)
+
+
+@pytest.mark.parametrize("kind", list(CELLS))
+def test_default_path_is_torchs_kernel_unless_gates_are_asked(kind):
+    # why test_cell_matches_torch runs impl="explicit" on every example: the default is torch's kernel
+    name, extra = CELLS[kind]
+    cell = getattr(snn, name)(3, 4, **extra)
+    assert cell.impl == "auto" and not cell._use_explicit(False) and cell._use_explicit(True)

@@ -1,5 +1,8 @@
 """TransformerEncoder / TransformerDecoder / Transformer against torch.nn, KV caches, padding invariance.
 
+The oracle comparisons (grad_oracle.assert_twin) run each case with torch's fused attention core
+inside seqlab's layers and again with seqlab's own attention (the core is otherwise torch's kernel).
+
 Shapes: B batch, T target steps, S source steps, E = d_model, h = nhead.
 Tolerances: float64 1e-10 absolute, float32 1e-5 absolute.
 """
@@ -10,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from grad_oracle import run_with_grads
+from grad_oracle import assert_twin
 from seqlab.errors import ConfigError, DataError
 from seqlab.nn import (
     SinusoidalPositionalEncoding,
@@ -25,18 +28,6 @@ from seqlab.nn import (
 
 F64 = torch.float64
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
-
-
-def assert_twin(theirs, ours, call, inputs, atol):
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    ours.load_state_dict(theirs.state_dict())
-    out_t, gx_t, gp_t = run_with_grads(theirs, call, inputs)
-    out_o, gx_o, gp_o = run_with_grads(ours, call, inputs)
-    torch.testing.assert_close(out_o, out_t, atol=atol, rtol=0)
-    for a, b in zip(gx_o, gx_t):
-        torch.testing.assert_close(a, b, atol=atol, rtol=0)
-    for name in gp_t:
-        torch.testing.assert_close(gp_o[name], gp_t[name], atol=atol, rtol=0, msg=name)
 
 
 @settings(max_examples=12, deadline=None)
