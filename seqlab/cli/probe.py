@@ -4,8 +4,9 @@ Measures the lecture's claim that a plain RNN cannot use the distant past: each 
 on the probe at each length T (copy after a delay of T, Arjovsky et al. 2016; the adding problem of
 length T, Hochreiter & Schmidhuber 1997) and scored on fresh test examples against the memoryless
 baseline (copy: 10 ln 8 / (T + 20) nats per step; adding: MSE 1/6). Then, at the largest T, the
-gradient norm ||∂L/∂x_t|| of the last output's loss is plotted against the distance T - t.
-Model and measurement details: seqlab/cli/probe_models.py.
+gradient norm ||∂L/∂e_t|| of the last output's loss is plotted against the distance T - t.
+The experiment (training, scores, gradients) is seqlab/experiments/probe.py; the models are
+seqlab/models/probe_tagger.py. This command parses, runs it, prints and writes the files.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from seqlab.cli.common import atomic_output_dir, check_new_out_dir, csv_text, default_out_dir, markdown_table
 from seqlab.cli.options import (parse_int, parse_int_list, parse_name_list, parse_positive_float,
                                 parse_positive_int)
-from seqlab.errors import ConfigError
 
 EXAMPLE = """examples:
   seqlab probe --task copy --lengths 10,20,50,100 --models rnn,lstm,gru,transformer
@@ -51,43 +51,33 @@ def add_parser(subparsers, argv):
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqlab.cli.probe_models import MODELS, run_probe
+    from seqlab.experiments.probe import ProbeSetup, run_probe
     from seqlab.plots.probe import plot_gradient_norms, plot_probe_scores
 
-    unknown = [m for m in args.models if m not in MODELS]
-    if unknown:
-        raise ConfigError(f"unknown probe model {unknown[0]!r}; choose from {', '.join(MODELS)}")
-    if args.task == "adding" and min(args.lengths) < 2:
-        raise ConfigError("the adding problem needs lengths >= 2")
-    if args.hidden_size % 4 and "transformer" in args.models:
-        raise ConfigError(f"--hidden-size {args.hidden_size} must be divisible by 4 (transformer heads)")
-    lengths = sorted(set(args.lengths))
+    setup = ProbeSetup(task=args.task, models=tuple(args.models), lengths=tuple(args.lengths),
+                       steps=args.steps, hidden_size=args.hidden_size, batch_size=args.batch_size,
+                       lr=args.lr, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     out = check_new_out_dir(args.out if args.out is not None else default_out_dir(f"probe-{args.task}"))
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    result = run_probe(args.task, args.models, lengths, steps=args.steps, hidden_size=args.hidden_size,
-                       n_train=args.n_train, n_test=args.n_test, batch_size=args.batch_size,
-                       lr=args.lr, seed=args.seed, log=log)
-    metric = "test loss (nats/step)" if args.task == "copy" else "test MSE"
-    headers = ["T", "memoryless baseline"] + list(args.models)
-    rows = [[T, result["baselines"][i]] + [result["scores"][m][i] for m in args.models]
-            for i, T in enumerate(lengths)]
+    result = run_probe(setup, log=lambda line: print(line, file=sys.stderr, flush=True))
+    lengths, models = result.lengths, list(setup.models)
+    headers = ["T", "memoryless baseline"] + models
+    rows = [[T, result.baselines[i]] + [result.scores[m][i] for m in models] for i, T in enumerate(lengths)]
     table = markdown_table(headers, rows, digits=4)
     with atomic_output_dir(out) as tmp:
         (tmp / "scores.md").write_text(
-            f"# seqlab probe: {args.task} ({metric}; lower is better)\n\n{table}", encoding="utf-8")
+            f"# seqlab probe: {args.task} ({result.metric}; lower is better)\n\n{table}", encoding="utf-8")
         (tmp / "scores.csv").write_text(csv_text(
-            ["T", "baseline"] + list(args.models),
-            [[r[0]] + [f"{v:.6f}" for v in r[1:]] for r in rows]), encoding="utf-8")
-        plot_probe_scores(lengths, result["scores"], result["baselines"], tmp / "scores.png",
-                          task=args.task, metric=metric)
-        plot_gradient_norms(result["grad_norms"], tmp / "gradients.png",
+            ["T", "baseline"] + models, [[r[0]] + [f"{v:.6f}" for v in r[1:]] for r in rows]), encoding="utf-8")
+        plot_probe_scores(lengths, result.scores, result.baselines, tmp / "scores.png",
+                          task=args.task, metric=result.metric)
+        plot_gradient_norms(result.grad_norms, tmp / "gradients.png",
                             title=f"{args.task}, T={lengths[-1]}: gradient of the last output's loss")
-        record = {"task": args.task, "lengths": lengths, "metric": metric, **{
-            k: v for k, v in result.items() if k != "grad_norms"},
-            "grad_norms": {m: [float(x) for x in g] for m, g in result["grad_norms"].items()},
-            "steps": args.steps, "hidden_size": args.hidden_size, "seed": args.seed}
+        record = {"task": args.task, "lengths": lengths, "metric": result.metric, "scores": result.scores,
+                  "baselines": result.baselines,
+                  "grad_norms": {m: [float(x) for x in g] for m, g in result.grad_norms.items()},
+                  "steps": args.steps, "hidden_size": args.hidden_size, "seed": args.seed}
         (tmp / "probe.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
-    print(f"{args.task} probe, {metric} (lower is better; below the baseline = uses the distant past)\n")
+    print(f"{args.task} probe, {result.metric} (lower is better; below the baseline = uses the distant past)\n")
     print(table, end="")
     print(f"\nwrote {out}/scores.md, scores.csv, scores.png, gradients.png, probe.json")
     return 0

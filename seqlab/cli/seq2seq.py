@@ -1,34 +1,26 @@
 """`seqlab seq2seq --task {copy,reverse,sort,addition,tsv:PATH} --model {rnn-attention,transformer}`.
 
 Trains an encoder-decoder P(y | x) = Π_t P(y_t | y_<t, x) on (source, target) string pairs and
-reports exact-match accuracy on held-out pairs (the fraction of sources whose whole decoded target
-equals the reference) for greedy decoding (argmax at every step) and for beam search (the K best
-partial targets by Σ log P; it can only help when the greedy choice is locally misleading).
+reports, on held-out pairs, the NLL per target token and the exact-match accuracy (the fraction of
+sources whose whole decoded target equals the reference) for greedy decoding and for beam search.
 
-Pairs are split 80/10/10 in order (synthetic sources are distinct, so no test source was seen in
-training); sources and targets share one character vocabulary with `<eos>` at id 0, appended to
-every target so decoding knows where to stop. Models: `rnn-attention` is the Bahdanau RNN
-encoder-decoder (registry name seq2seq-rnn), `transformer` the Transformer encoder-decoder
-(seq2seq-transformer); see seqlab/models/seq2seq.py.
+Pairs are split 80/10/10 in order; one character vocabulary with `<eos>` (id 0), fitted on the
+training pairs only. The experiment (data, training, scores) is seqlab/experiments/seq2seq.py;
+this command parses, runs it with the run folder OUT/run, prints and writes the reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from seqlab.cli.common import atomic_output_dir, check_new_out_dir, csv_text, default_out_dir, markdown_table
 from seqlab.cli.options import parse_int, parse_positive_float, parse_positive_int
-from seqlab.errors import DataError
 
-MODELS = {"rnn-attention": "seq2seq-rnn", "transformer": "seq2seq-transformer"}
-SIZES = {
-    "rnn-attention": {"cell": "gru", "embed_dim": 32, "hidden_size": 64},
-    "transformer": {"d_model": 64, "n_head": 4, "n_layer": 2},
-}
-EOS = "<eos>"
+MODELS = ("rnn-attention", "transformer")
 
 EXAMPLE = """examples:
   seqlab seq2seq --task reverse --model rnn-attention --steps 1500
@@ -45,7 +37,7 @@ def add_parser(subparsers, argv):
                               description=__doc__, epilog=EXAMPLE)
     p.add_argument("--task", metavar="SPEC", default="reverse",
                    help="copy, reverse, sort, addition or tsv:PATH (default: reverse)")
-    p.add_argument("--model", choices=list(MODELS), default="rnn-attention",
+    p.add_argument("--model", choices=MODELS, default="rnn-attention",
                    help="encoder-decoder (default: rnn-attention)")
     p.add_argument("--n", type=parse_positive_int, default=4000, help="pairs for synthetic tasks (default: 4000)")
     p.add_argument("--steps", type=parse_positive_int, default=800, help="training steps (default: 800)")
@@ -62,94 +54,37 @@ def add_parser(subparsers, argv):
     return p
 
 
-def encode_pairs(pairs, tokenizer, eos_id: int):
-    """[(src, tgt)] -> src (N, S), tgt (N, T) LongTensors padded with -100; tgt ends with eos."""
-    import torch
-
-    from seqlab.data import pad_sequences
-
-    src = [torch.tensor(tokenizer.encode(s)) for s, _ in pairs]
-    tgt = [torch.tensor(tokenizer.encode(t) + [eos_id]) for _, t in pairs]
-    src_pad, _ = pad_sequences(src, pad_value=-100)
-    tgt_pad, _ = pad_sequences(tgt, pad_value=-100)
-    return src_pad, tgt_pad
-
-
-def decode_all(model, tokenizer, src, max_len: int, beams: int) -> list[str]:
-    """Decode every source (rows of src (N, S), -100 padded) one batch at a time -> strings."""
-    import torch
-
-    out = []
-    for rows in src.split(128):
-        lengths = (rows != -100).sum(1)  # (B,)
-        rows = rows[:, : int(lengths.max())]
-        ids = model.translate(rows, max_len=max_len, num_beams=beams, src_lengths=lengths)
-        out += [tokenizer.decode(torch.tensor(seq).tolist()) for seq in ids]
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from seqlab.experiments.seq2seq import Seq2SeqSetup, run_seq2seq
 
-    from seqlab.data import CharTokenizer, data_kind, exact_match, load_pairs
-    from seqlab.models.registry import build_model
-
-    if data_kind(args.task) != "pairs":
-        raise DataError(f"seq2seq needs a pairs task (copy, reverse, sort, addition, tsv:PATH), got {args.task!r}")
+    setup = Seq2SeqSetup(task=args.task, model=args.model, n=args.n, steps=args.steps,
+                         batch_size=args.batch_size, lr=args.lr, hidden_size=args.hidden_size,
+                         beams=args.beams, max_test=args.max_test, seed=args.seed)
     out = check_new_out_dir(args.out if args.out is not None else default_out_dir("seq2seq"))
-    pairs = load_pairs(args.task, n=args.n, seed=args.seed)
-    if len(pairs) < 10:
-        raise DataError(f"{args.task}: {len(pairs)} pairs are too few (need >= 10)")
-    a, b = int(len(pairs) * 0.8), int(len(pairs) * 0.9)
-    train, test = pairs[:a], pairs[b:][: args.max_test]
-    tokenizer = CharTokenizer(specials=(EOS,)).fit("".join(s + t for s, t in pairs))
-    eos_id = tokenizer.token_to_id(EOS)  # specials come first: 0
-    src_train, tgt_train = encode_pairs(train, tokenizer, eos_id)
-    src_test, _ = encode_pairs(test, tokenizer, eos_id)
-    fields = dict(SIZES[args.model])
-    if args.hidden_size:
-        fields["hidden_size" if args.model == "rnn-attention" else "d_model"] = args.hidden_size
-    max_len = max(len(t) for _, t in pairs) + 1
-    torch.manual_seed(args.seed)
-    model = build_model(MODELS[args.model], vocab_size=tokenizer.vocab_size, eos_token_id=eos_id,
-                        max_len=max(max_len, src_train.shape[1]) + 1, **fields)
-    print(f"seq2seq {args.model} on {args.task}: {len(train)} training / {len(test)} test pairs, "
-          f"V={tokenizer.vocab_size}, {args.steps} steps", file=sys.stderr, flush=True)
-    losses = model.fit((src_train, tgt_train), steps=args.steps, batch_size=min(args.batch_size, len(train)),
-                       lr=args.lr, seed=args.seed)
-    targets = [t for _, t in test]
-    greedy = decode_all(model, tokenizer, src_test, max_len, 1)
-    results = [["greedy", 1, exact_match(greedy, targets)]]
-    beam = None
-    if args.beams > 1:
-        beam = decode_all(model, tokenizer, src_test, max_len, args.beams)
-        results.append(["beam search", args.beams, exact_match(beam, targets)])
-    table = markdown_table(["decoding", "beams", "exact match"], results, digits=4)
-    examples = [[s, t, g] + ([beam[i]] if beam else []) for i, ((s, t), g) in enumerate(zip(test, greedy))][:10]
-    ex_table = markdown_table(["source", "target", "greedy"] + (["beam"] if beam else []), examples)
     with atomic_output_dir(out) as tmp:
+        r = run_seq2seq(dataclasses.replace(setup, run_root=tmp),
+                        log=lambda line: print(line, file=sys.stderr, flush=True))
+        results = [["greedy", 1, r.greedy_exact_match]]
+        if r.beam_exact_match is not None:
+            results.append(["beam search", args.beams, r.beam_exact_match])
+        table = markdown_table(["decoding", "beams", "exact match"], results, digits=4)
+        beam = r.beam_exact_match is not None
+        ex_table = markdown_table(["source", "target", "greedy"] + (["beam"] if beam else []),
+                                  [[e.source, e.target, e.greedy] + ([e.beam] if beam else []) for e in r.examples])
+        nll = r.test_score
         (tmp / "results.md").write_text(
-            f"# seqlab seq2seq: {args.model} on {args.task}\n\n{len(train)} training pairs, {args.steps} "
-            f"steps, final training loss {losses[-1]:.4f} nats/token; {len(test)} held-out pairs.\n\n"
-            f"{table}\nExamples:\n\n{ex_table}", encoding="utf-8")
+            f"# seqlab seq2seq: {args.model} on {r.spec}\n\n{r.train_pairs} training pairs, {args.steps} "
+            f"steps, final training loss {r.final_train_loss:.4f} nats/token. Held-out NLL "
+            f"{nll.loss_nats:.4f} nats/token over the test part ({nll.tokens} target tokens); exact match "
+            f"on {r.test_pairs} held-out pairs:\n\n{table}\nExamples:\n\n{ex_table}", encoding="utf-8")
         (tmp / "results.csv").write_text(csv_text(["decoding", "beams", "exact_match"],
-                                                  [[r[0], r[1], f"{r[2]:.6f}"] for r in results]),
-                                         encoding="utf-8")
+                                                  [[d, b, f"{v:.6f}"] for d, b, v in results]), encoding="utf-8")
         (tmp / "results.json").write_text(json.dumps({
-            "task": args.task, "model": args.model, "train_pairs": len(train), "test_pairs": len(test),
-            "steps": args.steps, "final_train_loss": losses[-1],
-            "exact_match": {r[0]: r[2] for r in results}, "beams": args.beams}, indent=2) + "\n",
-            encoding="utf-8")
-        _save_model(tmp / "run", model, tokenizer, args)
+            "task": args.task, "spec": r.spec, "model": args.model, "train_pairs": r.train_pairs,
+            "test_pairs": r.test_pairs, "steps": args.steps, "final_train_loss": r.final_train_loss,
+            "test_nll": nll.loss_nats, "exact_match": {d: v for d, _, v in results}, "beams": args.beams},
+            indent=2) + "\n", encoding="utf-8")
+    print(f"held-out NLL {nll.loss_nats:.4f} nats/token\n")
     print(table, end="")
     print(f"\nwrote {out}/results.md, results.csv, results.json, run/")
     return 0
-
-
-def _save_model(path: Path, model, tokenizer, args) -> None:
-    from seqlab.train.checkpoint import model_config_dict, save_run
-    from seqlab.train.config import RunConfig, TrainConfig
-
-    run_config = RunConfig(model=MODELS[args.model], data=args.task, model_config=model_config_dict(model),
-                           tokenizer="char", train=TrainConfig(steps=args.steps, lr=args.lr, seed=args.seed))
-    save_run(path, model, run_config, tokenizer=tokenizer, data_kind="pairs")

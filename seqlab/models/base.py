@@ -16,7 +16,7 @@ and, if its state's batch axis is not 0, `reorder_state`. The base class derives
     log_prob(x, lengths) -> (B,) nats      chain rule Σ_t log P(x_t | x_<t)
     nll / bits_per_token / perplexity      per scored element, from log_prob
     generate / stream / forecast           seqlab.models.decoding
-    fit(data, steps=...)                   quick AdamW loop for neural models
+    fit(data, steps=...)                   quick training (seqlab.train.Trainer) for neural models
 
 Shapes: B batch, T time, P emission parameters (V logits, or 2 for Gaussian mean and log_std),
 V vocabulary.
@@ -95,6 +95,15 @@ class SequenceModel(nn.Module):
             return t.device
         return torch.device("cpu")
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype the model computes in (that of its first floating parameter or
+        buffer; float32 if none): incremental states and real-valued inputs follow it."""
+        for t in (*self.parameters(), *self.buffers()):
+            if t.is_floating_point():
+                return t.dtype
+        return torch.float32
+
     # ---------------------------------------------------------------- what subclasses supply
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T) -> params (B, T+1, P); params[:, t] parametrises P(x_t | x_<t)."""
@@ -140,9 +149,7 @@ class SequenceModel(nn.Module):
                 raise DataError(f"{name} holds token id {int(x[bad][0])} outside the vocabulary "
                                 f"[0, {self.emission.vocab_size})")
             return x.long().to(self.device)
-        if not x.is_floating_point():
-            x = x.float()
-        return x.to(self.device, torch.float32)
+        return x.to(self.device, self.dtype)  # real values in the model's dtype
 
     def _lengths_mask(self, x: torch.Tensor, lengths) -> torch.Tensor:
         """(B, T) bool: position t of row b is inside the sequence and not an ignored value."""
@@ -228,10 +235,10 @@ class SequenceModel(nn.Module):
                                  top_p=top_p, num_beams=num_beams, seed=seed, **kw)
 
     def stream(self, prompt, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, seed: int | None = None):
+               top_p: float | None = None, seed: int | None = None, **kw):
         """Yield generated elements one at a time (an int/float for a 1-D prompt, else (B,))."""
         return decoding.stream(self, prompt, max_new_tokens, temperature=temperature, top_k=top_k,
-                               top_p=top_p, seed=seed)
+                               top_p=top_p, seed=seed, **kw)
 
     def forecast(self, history, horizon: int, num_samples: int = 200,
                  quantiles=(0.05, 0.5, 0.95), seed: int | None = None):
@@ -239,87 +246,90 @@ class SequenceModel(nn.Module):
         return decoding.forecast(self, history, horizon, num_samples=num_samples,
                                  quantiles=quantiles, seed=seed)
 
+    # ---------------------------------------------------------------- saving (seqlab.api)
+    def save_pretrained(self, folder):
+        """Write config.json + model.safetensors into `folder` (Hugging Face's layout); returns it."""
+        from seqlab.api import save_model
+
+        return save_model(self, folder)
+
+    @classmethod
+    def from_pretrained(cls, folder, which: str = "best"):
+        """The model a save_pretrained folder or a run folder (`which` weights) holds, in eval mode;
+        local folders only, nothing is fetched."""
+        from seqlab.api import load_model
+
+        return load_model(folder, None if cls is SequenceModel else cls, which)
+
     # ---------------------------------------------------------------- quick training
     def fit(self, data, steps: int = 500, batch_size: int = 16, block_size: int = 64,
             lr: float = 3e-3, weight_decay: float = 0.01, grad_clip: float = 1.0,
             seed: int | None = 0, verbose: bool = False) -> list[float]:
-        """Quick AdamW training from Python; returns the loss (nats per element) of every step.
+        """Quick training from Python; returns the training loss (nats per element) of every step.
 
-        data: a 1-D stream (random windows of `block_size` elements), a 2-D (N, T) tensor or a list
-        of 1-D sequences (random rows, padded; -100 / NaN entries are ignored). Neural models only;
-        count-based models override `fit(data)`. For real runs use seqlab.train.
+        data: a 1-D stream (random windows x of `block_size` elements with their next elements as
+        targets, as in `seqlab train`), a 2-D (N, T) tensor or a list of 1-D sequences (random
+        rows, padded; -100 / NaN entries are ignored). The steps are those of seqlab.train.Trainer
+        (see `trainer_fit`). Neural models only; count-based models override `fit(data)`.
         """
         if steps < 1 or batch_size < 1 or block_size < 1:
             raise ConfigError("fit: steps, batch_size and block_size must be >= 1")
         if not any(p.requires_grad for p in self.parameters()):
             raise ConfigError(f"{type(self).__name__} has no trainable parameters; use fit(data)")
-        sampler = _BatchSampler(data, self.emission_kind, batch_size, block_size, seed)
+        return trainer_fit(self, self._fit_task(data, block_size), steps, batch_size, lr, weight_decay,
+                           grad_clip, seed, verbose)
 
-        def batch_loss() -> torch.Tensor:
-            x, lengths = sampler.next()
-            return -self.log_prob(x, lengths).sum() / max(self.count(x, lengths), 1)
+    def _fit_task(self, data, block_size: int):
+        """The seqlab.train task `fit` trains on: LMTask for a stream, RowsTask for rows.
 
-        return adamw_loop(self, batch_loss, steps, lr, weight_decay, grad_clip, verbose)
+        A row r (padded) trains as forward(x = r[:-1], targets = r[1:]), which scores r_0 under the
+        start state and every later element given its past: the chain rule over the row.
+        """
+        from seqlab.train.tasks import LMTask, RowsTask
 
-
-def adamw_loop(model: nn.Module, batch_loss, steps: int, lr: float, weight_decay: float,
-               grad_clip: float, verbose: bool = False) -> list[float]:
-    """The quick-`fit` optimiser loop shared by every neural model: `steps` AdamW updates on
-    `batch_loss()` (a fresh batch's mean loss each call), clipping the gradient norm at
-    `grad_clip` (0 = off); returns each step's loss and leaves the model in eval mode."""
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    losses = []
-    model.train()
-    for i in range(steps):
-        loss = batch_loss()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        losses.append(loss.item())
-        if verbose and (i % 50 == 0 or i == steps - 1):
-            print(f"step {i:5d}  loss {loss.item():.4f}")
-    model.eval()
-    return losses
-
-
-class _BatchSampler:
-    """Random training batches from a stream, a (N, T) tensor, or a list of sequences."""
-
-    def __init__(self, data, kind: str, batch_size: int, block_size: int, seed: int | None):
-        pad = IGNORE_INDEX if kind == "categorical" else float("nan")
-        dtype = torch.long if kind == "categorical" else torch.float32
-        self.g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
-        self.batch_size, self.block_size = batch_size, block_size
+        categorical = self.emission_kind == "categorical"
+        dtype = torch.long if categorical else torch.float32
         if isinstance(data, (list, tuple)) and data and not isinstance(data[0], (int, float)):
             seqs = [torch.as_tensor(s, dtype=dtype).reshape(-1) for s in data]
-            if not seqs:
-                raise DataError("fit: no training sequences")
-            self.lengths = torch.tensor([len(s) for s in seqs])
-            self.rows = nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=pad)
-            self.stream = None
+            rows = nn.utils.rnn.pad_sequence(seqs, batch_first=True,
+                                             padding_value=IGNORE_INDEX if categorical else float("nan"))
         else:
-            t = torch.as_tensor(data, dtype=dtype)
-            if t.dim() == 1:
-                if t.numel() < 2:
+            rows = torch.as_tensor(data, dtype=dtype)
+            if rows.dim() == 1:
+                if rows.numel() < 2:
                     raise DataError("fit: the training stream needs at least 2 elements")
-                self.stream = t
-                self.block_size = min(block_size, t.numel())
-            elif t.dim() == 2:
-                self.rows, self.lengths, self.stream = t, None, None
-            else:
-                raise DataError(f"fit: data must be 1-D or 2-D, got shape {tuple(t.shape)}")
+                return LMTask(rows, block_size=block_size)
+            if rows.dim() != 2:
+                raise DataError(f"fit: data must be 1-D or 2-D, got shape {tuple(rows.shape)}")
+        if rows.shape[0] == 0 or rows.shape[1] < 2:
+            raise DataError(f"fit: training rows need at least 2 elements each, got shape {tuple(rows.shape)}")
+        x, targets = rows[:, :-1], rows[:, 1:]  # (N, T-1) each
+        ok = self.emission.scored(targets)
+        # scored elements per row, as forward's loss counts them: the targets, and x_0 with targets_0
+        weights = ok.sum(1) + (ok[:, 0] & self.emission.scored(x[:, 0]))  # (N,)
+        return RowsTask({"x": x, "targets": targets}, weights)
 
-    def next(self):
-        if self.stream is not None:
-            hi = self.stream.numel() - self.block_size + 1
-            starts = torch.randint(0, hi, (self.batch_size,), generator=self.g)
-            idx = starts[:, None] + torch.arange(self.block_size)
-            return self.stream[idx], None  # (B, block)
-        rows = torch.randint(0, self.rows.shape[0], (self.batch_size,), generator=self.g)
-        lengths = None if self.lengths is None else self.lengths[rows]
-        return self.rows[rows], lengths
+
+def trainer_fit(model: nn.Module, task, steps: int, batch_size: int, lr: float, weight_decay: float,
+                grad_clip: float, seed: int | None, verbose: bool = False) -> list[float]:
+    """The quick `fit` of every neural model: `steps` steps of seqlab.train.Trainer on `task` (a
+    seqlab.train task), AdamW (betas 0.9, 0.999; weight decay on matrices only), the rate rising
+    linearly to `lr` over the first tenth of the steps and constant after (without the warmup a
+    small Transformer at lr 5e-3 lands in a poor optimum on some batch orders), gradient norm
+    clipped at `grad_clip` (0 = off), on the model's device, in float32, no run folder. Returns
+    each step's training loss and leaves the model in eval mode."""
+    from seqlab.train.config import TrainConfig
+    from seqlab.train.engine import Trainer
+
+    if seed is None:
+        seed = int(torch.randint(0, 2 ** 31 - 1, ()).item())
+    device = next(model.parameters()).device
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, min_lr=lr, warmup_steps=steps // 10,
+                         weight_decay=weight_decay, beta2=0.999, grad_clip=grad_clip,
+                         eval_interval=steps, log_interval=1, seed=seed, device=str(device), amp=False)
+    result = Trainer(model, task, config, progress=verbose).fit()
+    model.eval()
+    return [row["train_loss"] for row in result.history if row["train_loss"] is not None]
 
 
 def _map_tensors(obj, fn):

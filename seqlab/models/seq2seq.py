@@ -36,7 +36,7 @@ from torch import nn
 from seqlab import nn as snn
 from seqlab.errors import ConfigError, DataError
 from seqlab.models import decoding
-from seqlab.models.base import SequenceModel, adamw_loop, build_config
+from seqlab.models.base import SequenceModel, build_config, trainer_fit
 from seqlab.models.emissions import IGNORE_INDEX
 from seqlab.models.rnn import CELLS
 
@@ -348,14 +348,12 @@ class Seq2Seq(SequenceModel):
 
     def fit(self, pairs, steps: int = 300, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 0.01,
             grad_clip: float = 1.0, seed: int | None = 0) -> list[float]:
-        """Quick AdamW training on `pairs` = (src (N, S), tgt (N, T)) padded with -100."""
+        """Quick training on `pairs` = (src (N, S), tgt (N, T)) padded with -100: random rows, the
+        steps of seqlab.train.Trainer (see seqlab.models.base.trainer_fit); returns each step's loss."""
+        from seqlab.train.tasks import Seq2SeqTask
+
         src_all, tgt_all = (torch.as_tensor(t) for t in pairs)
         if src_all.dim() != 2 or tgt_all.dim() != 2 or src_all.shape[0] != tgt_all.shape[0]:
             raise DataError("fit: pairs must be (src (N, S), tgt (N, T)) with the same N")
-        g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
-
-        def batch_loss() -> torch.Tensor:
-            rows = torch.randint(0, src_all.shape[0], (batch_size,), generator=g)
-            return self(src_all[rows], tgt_all[rows])[1]
-
-        return adamw_loop(self, batch_loss, steps, lr, weight_decay, grad_clip)
+        return trainer_fit(self, Seq2SeqTask((src_all, tgt_all)), steps, batch_size, lr, weight_decay,
+                           grad_clip, seed)

@@ -1,11 +1,13 @@
 """Figures of `seqlab probe`: score against sequence length T, and gradient norm against distance.
 
-Score plot: one line per model of its test loss on the probe at each T, with the memoryless
-baseline (the best a model that cannot use the distant past can do) as a dashed line; a model
-below the baseline uses information from T steps back.
+Score plot: one line per model of its test loss on the probe at each T as a ratio to the
+memoryless baseline (the best a model that cannot use the distant past can do), so 1 is the
+baseline (dashed) and 0 a perfect score; a model below 1 uses information from T steps back.
 
 Gradient plot: ||∂L/∂x_t|| against the distance T_end - t between the input position and the
-scored output (log scale); an exponential decay is the vanishing gradient of a plain RNN.
+scored output (log scale); an exponential decay is the vanishing gradient of a plain RNN. The
+probe's input, delay and output regions are shaded when given, and a distance where a model's
+gradient underflows to 0 (no longer representable) is marked with a cross on the bottom axis.
 """
 
 from __future__ import annotations
@@ -31,14 +33,18 @@ def plot_probe_scores(
 ) -> Path:
     """scores[model][i] is the score at lengths[i]; baseline[i] the memoryless score there."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for (name, values), colour in zip(scores.items(), palette(len(scores))):
-        ax.plot(lengths, values, marker="o", label=name, color=colour)
-    ax.plot(lengths, baseline, ls="--", color="black", label="memoryless baseline")
+    base = np.asarray(baseline, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for (name, values), colour in zip(scores.items(), palette(len(scores))):
+            ax.plot(lengths, np.asarray(values, dtype=float) / base, marker="o", label=name, color=colour)
+    ax.axhline(1.0, ls="--", color="black", label="memoryless baseline")
     ax.set_xscale("log")
     ax.set_xticks(list(lengths), [str(t) for t in lengths])
     ax.set_xlabel("sequence length T")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{task} probe: score vs T (below the baseline = uses the distant past)")
+    ax.set_ylabel(f"{metric} / baseline {metric}")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{task} probe: score relative to the memoryless baseline (below 1 = uses the distant past)",
+                 fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_png(fig, path)
@@ -49,14 +55,26 @@ def plot_gradient_norms(
     path: str | Path,
     *,
     title: str = "gradient norm vs distance",
+    regions: Mapping[str, tuple[float, float]] | None = None,
 ) -> Path:
-    """norms[model][d] = mean ||∂L/∂x_t|| at distance d = T_end - t (d = 0 is the last input)."""
+    """norms[model][d] = mean ||∂L/∂x_t|| at distance d = T_end - t (d = 0 is the last input);
+    regions: {"input": (d0, d1), "delay": ..., "output": ...} distance ranges to shade."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    shades = {"input": "tab:green", "delay": "0.6", "output": "tab:red"}
+    for name, (lo, hi) in (regions or {}).items():
+        ax.axvspan(lo, hi, color=shades.get(name, "0.8"), alpha=0.12, lw=0)
+        ax.text((lo + hi) / 2, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                fontsize=7)
+    underflow_label = "gradient underflows to 0"
     for (name, values), colour in zip(norms.items(), palette(len(norms))):
         values = np.asarray(values, dtype=float)
         d = np.arange(len(values))
         keep = values > 0
         ax.plot(d[keep], values[keep], label=name, color=colour)
+        if (~keep).any():
+            ax.plot(d[~keep], np.zeros((~keep).sum()), "x", color=colour, ms=5, clip_on=False,
+                    transform=ax.get_xaxis_transform(), label=underflow_label)
+            underflow_label = None
     ax.set_yscale("log")
     ax.set_xlabel("distance T_end - t (steps back from the scored output)")
     ax.set_ylabel("||dL/dx_t||")

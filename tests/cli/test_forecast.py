@@ -9,15 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from seqlab.cli.forecast import errors, mase_scale
 from tests.cli.conftest import assert_one_line_error, png_size
-
-
-def test_metric_definitions():
-    train = np.array([1.0, 3.0, 2.0, 5.0])  # |diffs| = 2, 1, 3 -> scale 2
-    assert mase_scale(train) == 2.0
-    m = errors(np.array([1.0, 2.0]), np.array([2.0, 4.0]), 2.0)  # errors -1, -2
-    assert m["mae"] == 1.5 and m["rmse"] == pytest.approx(np.sqrt(2.5)) and m["mase"] == 0.75
 
 
 def test_ar_on_noisy_sine(tmp_path, seqlab):
@@ -60,8 +52,8 @@ def test_neural_forecast_trains_and_writes(tmp_path, seqlab):
     (["--data", "pydoc"], ["series data spec"]),
     (["--data", "csv:/nonexistent.csv"], ["/nonexistent.csv"]),
     (["--horizon", "-3"], ["--horizon"]),
-    (["--horizon", "500"], ["--horizon 500 exceeds"]),
-    (["--order", "3", "--model", "lstm"], ["--order"]),
+    (["--horizon", "500"], ["horizon 500 exceeds"]),
+    (["--order", "3", "--model", "lstm"], ["order applies to model ar only"]),
 ])
 def test_bad_input(tmp_path, seqlab, argv, fragments):
     args = {"--model": "ar", "--data": "sine", "--horizon": "8"}
@@ -87,5 +79,7 @@ def test_forecast_loads_a_trained_run(tmp_path, seqlab):
     assert record["train_length"] == 285  # the run's own test part (90/5/5 of 300) is forecast
     assert record["model"] == "gru" and record["run"] == str(run_dir)
     assert record["error_growth"]["k"] == [1, 4]
+    evaluated = seqlab("eval", run_dir, "--json")  # the same held-out NLL, in the series' units
+    assert json.loads(evaluated.out)["loss_nats"] == pytest.approx(record["test_nll"])
     text_run = seqlab("forecast", "--run", tmp_path, "--data", spec, "--out", tmp_path / "x")
     assert_one_line_error(text_run, "not a seqlab run folder")

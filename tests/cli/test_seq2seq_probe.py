@@ -1,4 +1,5 @@
-"""`seqlab seq2seq` and `seqlab probe` end to end on tiny settings, plus bad input."""
+"""`seqlab seq2seq` and `seqlab probe` end to end on tiny settings, plus bad input (the experiments
+themselves: tests/experiments/)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import math
 import pytest
 import torch
 
-from seqlab.cli.probe_models import ProbeTagger, gradient_by_distance, make_probe
 from tests.cli.conftest import assert_one_line_error, png_size
 
 
@@ -26,6 +26,9 @@ def test_seq2seq_reports_greedy_and_beam(tmp_path, seqlab, model):
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [r["decoding"] for r in rows] == ["greedy", "beam search"]
     assert (out / "run" / "config.json").is_file()
+    # the run folder is a real run: `seqlab eval` scores its test part to the reported held-out NLL
+    evaluated = seqlab("eval", out / "run", "--json")
+    assert evaluated.code == 0 and json.loads(evaluated.out)["loss_nats"] == pytest.approx(record["test_nll"])
     assert "| decoding" in (out / "results.md").read_text()
     # the saved run translates with `seqlab generate` (the prompt is the source)
     from seqlab.train import load_run
@@ -75,36 +78,6 @@ def test_probe_adding_baseline(tmp_path, seqlab):
     assert result.code == 0, result
     row = next(csv.DictReader((out / "scores.csv").open()))
     assert float(row["baseline"]) == pytest.approx(1 / 6, rel=1e-5)
-
-
-def test_gradient_by_distance_matches_autograd_on_embeddings():
-    """The distance-indexed norms are ||dL_last/de_t|| of the last output, flipped in t."""
-    torch.manual_seed(0)
-    model = ProbeTagger("gru", "copy", hidden_size=8)
-    data = make_probe("copy", 4, 5, seed=0)
-    norms = gradient_by_distance(model, data, batch=5)
-    e = model.embed_inputs(data.x).detach().requires_grad_(True)
-    logits = model.forward_embedded(e)
-    loss = torch.nn.functional.cross_entropy(logits[:, -1], data.y[:, -1])
-    loss.backward()
-    expected = e.grad.norm(dim=-1).mean(0)  # (T,)
-    torch.testing.assert_close(norms, expected.flip(0))
-    # causality: the last output cannot depend on nothing after it, and depends on the last input
-    assert norms[0] > 0
-
-
-def test_probe_models_are_causal():
-    """Changing inputs after position t never changes outputs at or before t."""
-    torch.manual_seed(0)
-    for kind in ("rnn", "lstm", "gru", "transformer"):
-        model = ProbeTagger(kind, "copy", hidden_size=8).eval()
-        x = torch.randint(0, 10, (2, 12))
-        y = x.clone()
-        y[:, 7:] = (y[:, 7:] + 1) % 10
-        with torch.no_grad():
-            a, _ = model(x)
-            b, _ = model(y)
-        torch.testing.assert_close(a[:, :7], b[:, :7], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("argv, fragments", [

@@ -104,8 +104,14 @@ def test_scaling_study_over_budgets(corpus, tmp_path):
     assert res.budgets[0].family("markov").runs[0] is res.budgets[1].family("markov").runs[0]
 
 
+def test_unknown_family_is_refused_before_training(corpus, tmp_path):
+    with pytest.raises(ConfigError, match="unknown model 'hmm' for text data"):
+        run_compare(_setup(corpus, tmp_path, models=("markov", "hmm")))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("kw, fragment", [
-    (dict(models=("markov", "hmm")), "unknown model 'hmm'"),
+    (dict(models=("markov", "markov")), "once"),
     (dict(budgets=(0.0,)), "positive"),
     (dict(budgets=(1e9, 1e9)), "once"),
     (dict(seeds=0), "seeds"),

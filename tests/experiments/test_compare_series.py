@@ -117,11 +117,15 @@ def test_origins_and_horizon_rules():
     assert origins_for(309, 15, 5) == [234, 249, 264, 279, 294]
 
 
-def test_too_short_series_is_a_one_line_error():
-    from seqlab.errors import DataError
+def test_too_short_series_and_text_only_options_are_one_line_errors():
+    from seqlab.errors import ConfigError, DataError
 
     with pytest.raises(DataError, match="too few"):
         run_compare(_setup("ar:0.5;length=30", origins=5, horizon=6))
+    with pytest.raises(ConfigError, match="scaling study"):
+        run_compare(_setup("sine", budgets=(1e9, 2e9)))
+    with pytest.raises(ConfigError, match="unknown model 'markov' for series"):
+        run_compare(_setup("sine", models=("markov",)))
 
 
 @pytest.fixture(scope="module")
