@@ -16,6 +16,7 @@ queries t: small for heads that read the previous few tokens, large for long-ran
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from seqlab.cli.common import check_run_dir, markdown_table
@@ -25,7 +26,8 @@ EXAMPLE = """examples:
   seqlab attention runs/compare-20260101-120000/transformer --text "def main():"
   seqlab attention runs/gpt --text "The quick brown fox" --out fox.png
 
-writes: OUT (default DIR/attention.png), one heatmap per (layer, head)
+writes: OUT (default DIR/attention.png), one heatmap per (layer, head), masked cells hatched
+        grey, with a colour bar; token labels for up to 64 tokens
 """
 
 
@@ -36,6 +38,7 @@ def add_parser(subparsers, argv):
     p.add_argument("--text", required=True, help="text to run the model on (at most block_size tokens)")
     p.add_argument("--out", type=Path, default=None, metavar="PNG",
                    help="output image (default: DIR/attention.png)")
+    p.add_argument("--last", action="store_true", help="use the last weights instead of the best on validation")
     p.set_defaults(handler=run)
     return p
 
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from seqlab.train import load_run
 
     check_run_dir(args.run_dir)
-    loaded = load_run(args.run_dir)
+    loaded = load_run(args.run_dir, which="last" if args.last else "best")
     model, tokenizer = loaded.model, loaded.tokenizer
     if tokenizer is None or model.emission_kind != "categorical":
         raise ConfigError(f"{args.run_dir} holds a real-valued model; attention needs a token transformer run")
@@ -98,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     labels = [tokenizer.decode([i]) for i in ids]
     labels = (["<bos>"] + labels) if Tq == len(ids) + 1 else labels[-Tq:]
     out = args.out if args.out is not None else Path(args.run_dir) / "attention.png"
-    plot_attention(weights.numpy(), labels, out,
+    import numpy as np
+
+    causal = np.triu(np.ones((Tq, Tq), dtype=bool), 1)  # key s > query t: blocked
+    plot_attention(weights.numpy(), labels, out, mask=causal,
                    title=f"{loaded.config.model} attention on {args.text[:40]!r} ({L} layers x {h} heads)")
     t = torch.arange(Tq, dtype=torch.float32)
     dist = (weights * (t[:, None] - t[None, :]).clamp(min=0)).sum(-1).mean(-1)  # (L, h)
@@ -106,4 +112,5 @@ def run(args: argparse.Namespace) -> int:
     print("mean attention distance (tokens back), per layer and head:\n")
     print(markdown_table(["layer"] + [f"head {j}" for j in range(h)], rows, digits=2), end="")
     print(f"\nwrote {out}")
+    print(f"next: open {out}   or   seqlab generate {args.run_dir} --prompt {shlex.quote(args.text[:20])}")
     return 0

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from seqlab.cli.common import atomic_output_dir, check_new_out_dir, default_out_dir
+from seqlab.cli.config_file import apply_defaults, command_args, peek_option, read_setup_record
 from seqlab.cli.options import (parse_int, parse_name_list, parse_positive_float, parse_positive_int)
 from seqlab.errors import ConfigError
 
@@ -115,9 +116,25 @@ def add_parser(subparsers, argv):
                         help=f"forecast origins over the end of the series (default: {d.origins})")
     series.add_argument("--season", type=parse_positive_int, default=None, metavar="M",
                         help="season of seasonal-naive (default: ;season= in the spec, else detected)")
+    pairs = p.add_argument_group("pairs (encoder-decoders on held-out pairs)")
+    pairs.add_argument("--steps", type=parse_positive_int, default=None, metavar="N",
+                       help="training steps per run (default: 800 small, 60 tiny)")
+    pairs.add_argument("--beams", type=parse_positive_int, default=d.beams, metavar="K",
+                       help=f"beam width of the beam-search scores, 1 = greedy only (default: {d.beams})")
+    pairs.add_argument("--max-test", type=parse_positive_int, default=d.max_test, metavar="N",
+                       help=f"test pairs decoded (default: {d.max_test})")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress lines on stderr (default: on)")
-    p.set_defaults(handler=run)
+    p.add_argument("--from", dest="from_dir", metavar="DIR", default=None,
+                   help="rerun the comparison in DIR (its setup.json); options given as well override it")
+    p.set_defaults(handler=run, recorded_data=None)
+    argv = command_args(argv, "compare")
+    if peek_option(argv, "--from") is not None:  # every recorded value checked as its flag's would be
+        values, origin = read_setup_record(peek_option(argv, "--from"), skip=("jobs", "threads", "run_root"))
+        if values.get("budget_seconds") is not None:
+            values.pop("budgets", None)
+        apply_defaults(p, values, origin, "compare")
+        p.set_defaults(recorded_data=(origin, values.get("data", d.data)))
     return p
 
 
@@ -148,6 +165,7 @@ def build_setup(args: argparse.Namespace, run_root: Path | None = None):
     return CompareSetup(
         data=args.data, models=None if args.models is None else tuple(args.models), tokenizer=args.tokenizer,
         size=args.size, budgets=budgets, horizon=args.horizon, origins=args.origins, season=args.season,
+        steps=args.steps, beams=args.beams, max_test=args.max_test,
         budget_seconds=args.budget_seconds, seeds=args.seeds, seed=args.seed, block_size=args.block_size,
         batch_size=args.batch_size, val_tokens=args.val_tokens, max_order=args.max_order,
         sample_tokens=args.sample_tokens, prompt=args.prompt,
@@ -192,6 +210,15 @@ def write_outputs(out: Path, result) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.recorded_data is not None and args.data == args.recorded_data[1]:
+        from seqlab.data.spec import recorded_spec
+
+        with recorded_spec(args.recorded_data[0]):  # a spec read from setup.json never downloads
+            return _run(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from seqlab.data import data_kind, parse_spec
     from seqlab.experiments.compare import run_compare
     from seqlab.experiments.compare_series import split_season
@@ -206,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if kind == "series":
         return _run_series(args, out, log, t0)
+    if kind == "pairs":
+        return _run_pairs(args, out, log, t0)
     from seqlab.reports.compare import terminal_table
 
     with atomic_output_dir(out) as tmp:
@@ -251,4 +280,33 @@ def _run_series(args, out: Path, log, t0: float) -> int:
           f"leaderboard.png, forecast.png, horizon.png ({time.perf_counter() - t0:.0f} s in all)")
     best = next((f.name for f in result.families if f.name in ("rnn", "lstm", "gru", "transformer")), "lstm")
     print(f"next: open {out}/report.html   or   seqlab forecast --model {best} --data {shlex.quote(result.spec)}")
+    return 0
+
+
+def _run_pairs(args, out: Path, log, t0: float) -> int:
+    from seqlab.experiments.compare import run_compare
+    from seqlab.plots.compare_pairs import plot_cross_attention, plot_pairs_leaderboard
+    from seqlab.reports import compare_pairs as report
+
+    with atomic_output_dir(out) as tmp:
+        result = run_compare(build_setup(args, run_root=tmp), log=log)
+        command = report.command_line(result.setup)
+        figures = {"Exact match on held-out pairs: greedy (± std over seeds), beam search, longer sources":
+                   plot_pairs_leaderboard(result, tmp / "leaderboard.png")}
+        if result.attention:
+            figures["Cross-attention of each attention entrant on a test pair"] = plot_cross_attention(
+                result, tmp / "attention.png")
+        (tmp / "leaderboard.md").write_text(report.leaderboard_markdown(result, command), encoding="utf-8")
+        (tmp / "leaderboard.csv").write_text(report.leaderboard_csv(result), encoding="utf-8")
+        (tmp / "runs.csv").write_text(report.runs_csv(result), encoding="utf-8")
+        (tmp / "report.html").write_text(report.report_html(result, command, figures), encoding="utf-8")
+        (tmp / "setup.json").write_text(json.dumps(report.setup_record(result, command), indent=2) + "\n",
+                                        encoding="utf-8")
+    print()
+    print(report.terminal_table(result), end="")
+    best = result.families[0]
+    print(f"\nwrote {out}/report.html, leaderboard.md, leaderboard.csv, runs.csv, leaderboard.png"
+          f"{', attention.png' if result.attention else ''} ({time.perf_counter() - t0:.0f} s in all)")
+    print(f"next: open {out}/report.html   or   seqlab attention {out}/{best.runs[0].run_dir} --text "
+          f"{shlex.quote(best.runs[0].examples[0][0]) if best.runs[0].examples else 'abc'}")
     return 0

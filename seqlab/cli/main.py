@@ -8,6 +8,7 @@
     seqlab seq2seq      train an encoder-decoder on a toy task and report exact-match accuracy
     seqlab probe        long-memory probes (copy, adding) across sequence lengths
     seqlab attention    per-layer, per-head attention heatmaps of a Transformer run
+    seqlab tour         the lecture's claims, each shown by a measured experiment, as report.html
 
 Error contract (docs/architecture.md): anything the user can cause (a bad option, an unknown model
 or data spec, a missing file, a folder that is not a run, an out-of-vocabulary prompt) ends with
@@ -33,7 +34,7 @@ from seqlab.errors import SeqlabError
 __all__ = ["main", "build_parser", "UsageError", "COMMANDS"]
 
 # name -> module under seqlab.cli; each module defines `add_parser(subparsers, argv)` and `run(args)`.
-COMMANDS = ("compare", "train", "eval", "generate", "forecast", "seq2seq", "probe", "attention")
+COMMANDS = ("compare", "train", "eval", "generate", "forecast", "seq2seq", "probe", "attention", "tour")
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

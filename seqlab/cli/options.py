@@ -10,6 +10,10 @@ field into an option and `dataclass_from_args` turns the parsed values back into
     field `dropout: float = 0.0`                ->  `--dropout FLOAT`
     field `max_steps: int | None = None`        ->  `--max-steps INT` (or `none`)
 
+Each option's help line is the field's doc, what follows `#` on the field's line in the class
+source (`steps: int = 1000  # optimiser steps (the schedule's length)`) or `metadata["help"]`,
+then its default; a `Literal[...]` field (or one with `metadata["choices"]`) lists its choices.
+
 A value that does not fit the field's type is rejected by argparse with a message that names the
 option and the expected type (`argument --hidden-size: expected an integer, got 'big'`), never a
 bare `AssertionError` or a `SyntaxError` from evaluating the string. Options the user did not give
@@ -21,8 +25,14 @@ validation (`__post_init__`) runs on the combined value; a `ValueError` raised t
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import functools
+import inspect
+import io
 import math
+import textwrap
+import tokenize
 import types
 import typing
 from typing import Any, Literal, Union
@@ -40,6 +50,7 @@ __all__ = [
     "parse_name_list",
     "option_name",
     "given_values",
+    "field_docs",
 ]
 
 
@@ -159,15 +170,51 @@ def _option_for(tp: Any) -> dict[str, Any] | None:
     return None  # nested dataclasses, dicts, callables: not exposed on the command line
 
 
-def _field_help(field: dataclasses.Field) -> str:
-    doc = field.metadata.get("help", "") if field.metadata else ""
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """{field name: the comment after it on its line in the class source}, e.g.
+    `steps: int = 1000  # optimiser steps` -> {"steps": "optimiser steps"}; {} without source."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    comments = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0]] = tok.string.lstrip("#").strip()
+        tree = ast.parse(source)
+    except (SyntaxError, tokenize.TokenError):
+        return {}
+    docs = {}
+    for node in tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else ():
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            doc = comments.get(node.end_lineno)
+            if doc:
+                docs[node.target.id] = doc
+    return docs
+
+
+def _default_text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _field_help(cls: type, field: dataclasses.Field) -> str:
+    """What the option does (the field's doc) and its default; % escaped for argparse."""
+    doc = (field.metadata.get("help") if field.metadata else None) or field_docs(cls).get(field.name, "")
     if field.default is not dataclasses.MISSING:
-        default = field.default
+        default = f"(default: {_default_text(field.default)})"
     elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        default = field.default_factory()  # type: ignore[misc]
+        default = f"(default: {_default_text(field.default_factory())})"  # type: ignore[misc]
     else:
-        return doc or "(required)"
-    return f"{doc} (default: {default})".strip()
+        default = "(required)"
+    return f"{doc} {default}".strip().replace("%", "%%")
 
 
 def add_dataclass_options(
@@ -192,13 +239,16 @@ def add_dataclass_options(
         kwargs = _option_for(hints.get(field.name, field.type))
         if kwargs is None:
             continue
+        choices = field.metadata.get("choices") if field.metadata else None
+        if choices and kwargs.get("type") is str:  # a str field with a closed set
+            kwargs = {"choices": list(choices), "metavar": "{" + ",".join(choices) + "}"}
         flag = option_name(field.name)
         if taken is not None:
             if flag in taken:
                 continue
             taken.add(flag)
         parser.add_argument(flag, dest=dest_prefix + field.name, default=None,
-                            help=_field_help(field), **kwargs)
+                            help=_field_help(cls, field), **kwargs)
         added.append(field.name)
     return added
 

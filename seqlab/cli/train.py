@@ -1,4 +1,4 @@
-"""`seqlab train --model M --data SPEC --out DIR [model options] [training options]`.
+"""`seqlab train --model M --data SPEC [--out DIR] [model options] [training options]`.
 
 Trains one model into a run folder (the run folder is the checkpoint: weights in safetensors,
 config, tokenizer, data spec and split as JSON, optimiser/scheduler/RNG state for `--resume`;
@@ -11,15 +11,27 @@ see docs/training.md). The options are derived from typed dataclass fields:
 
 `vocab_size` comes from the tokenizer; `cell` (rnn/lstm/gru) and `arch` (seq2seq-*) come from the
 model name. Multi-process training: `torchrun --nproc_per_node=N -m seqlab train ...`.
+
+Config files: `--config run.toml` (or .json, .yaml) holds the same keys as the flags (`steps =
+2000`, `hidden_size = 256`, `split = [0.9, 0.05, 0.05]`); flags given as well override the file.
+`--from DIR` starts a new run with the recorded config of the run in DIR (flags and --config
+override it). `--print-config` prints the resolved config in the file format and trains nothing,
+so `seqlab train ... --print-config > run.toml` writes a file to start from.
+
+Progress: a bar on a terminal; when stderr is piped or logged, a line every ~10 s (step, loss,
+tokens/s, ETA; seqlab.progress).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
+from seqlab.cli.common import default_out_dir
+from seqlab.cli.config_file import command_args, peek_option
 from seqlab.cli.options import add_dataclass_options, dataclass_from_args, given_values
 from seqlab.errors import ConfigError
 
@@ -30,6 +42,9 @@ _FIXED_FIELDS = ("vocab_size", "cell", "arch", "block_size")
 
 EXAMPLE = """examples:
   seqlab train --model lstm --data pydoc --out runs/lstm --steps 2000 --hidden-size 256
+  seqlab train --config run.toml --steps 500             # a config file, one value overridden
+  seqlab train --model gru --steps 300 --print-config > run.toml   # write a config file
+  seqlab train --from runs/lstm --seed 1                 # rerun a run with another seed
   seqlab train --model transformer --data file:corpus.txt --out runs/gpt --d-model 128 --n-layer 4
   seqlab train --model markov --data pydoc --out runs/kn5 --order 5
   seqlab train --model gru --data sine --out runs/sine-gru --steps 500   # real-valued series
@@ -37,22 +52,41 @@ EXAMPLE = """examples:
   torchrun --nproc_per_node=2 -m seqlab train --model lstm --data pydoc --out runs/ddp
 
 model options:  seqlab train --model NAME --help
-writes: OUT/config.json, OUT/model.safetensors, OUT/tokenizer.json, OUT/metrics.jsonl,
-        OUT/metrics.csv, OUT/loss.png and the resumable trainer state (see docs/training.md)
+writes: OUT (default runs/train-<model>-<timestamp>): config.json, model.safetensors,
+        best/model.safetensors, tokenizer.json, metrics.jsonl, metrics.csv, loss_curve.png (not
+        for a model fitted in one pass, like markov), result.json, manifest.json and
+        trainer_state.safetensors for --resume (see docs/training.md)
 """
 
 
-def _peek_model(argv) -> str | None:
-    """The value of --model in a `train` command line, if any (shapes the model options)."""
-    if "train" not in argv:
-        return None
-    argv = argv[argv.index("train"):]
-    for i, arg in enumerate(argv):
-        if arg == "--model" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--model="):
-            return arg.split("=", 1)[1]
-    return None
+def recorded_values(run_dir) -> dict:
+    """The train options that rebuild the run in `run_dir` (its config.json), keyed as flags."""
+    from seqlab.train import read_config
+
+    record = read_config(run_dir)
+    run = record["run"]
+    if run.get("tokenizer_options"):
+        raise ConfigError(f"{Path(run_dir) / 'config.json'}: the run has tokenizer options "
+                          f"{run['tokenizer_options']!r}, which no flag sets; rebuild it from Python")
+    values = {"model": run["model"], "data": run.get("data"), "tokenizer": run.get("tokenizer"),
+              "split": list(run.get("split") or ()) or None}
+    values.update({k: v for k, v in (run.get("train") or {}).items()})
+    values.update({k: v for k, v in (run.get("model_config") or {}).items() if k not in _FIXED_FIELDS})
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _file_values(argv: list[str]) -> list[tuple[dict, str]]:
+    """[(values, origin)] from --from DIR then --config FILE (the later wins)."""
+    from seqlab.cli.config_file import read_config_file
+
+    sources = []
+    source = peek_option(argv, "--from")
+    if source is not None:
+        sources.append((recorded_values(source), str(Path(source) / "config.json")))
+    config = peek_option(argv, "--config")
+    if config is not None:
+        sources.append((read_config_file(config), config))
+    return sources
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -66,15 +100,26 @@ def parse_fractions(text: str) -> tuple[float, ...]:
 
 
 def add_parser(subparsers, argv):
-    model = _peek_model(argv)
+    argv = command_args(argv, "train")
+    sources = _file_values(argv) if argv is not None else []
+    model = peek_option(argv or [], "--model") or next((v["model"] for v, _ in reversed(sources) if "model" in v), None)
     p = subparsers.add_parser("train", help="train one model into a run folder",
                               description=__doc__, epilog=EXAMPLE)
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="TOML, JSON or YAML file of options (keys as the flags without '--'); "
+                        "flags given as well override it")
+    p.add_argument("--from", dest="from_dir", metavar="DIR", default=None,
+                   help="start a new run with the recorded config of the run folder DIR "
+                        "(flags and --config override it)")
+    p.add_argument("--print-config", nargs="?", const="toml", default=None, choices=["toml", "json", "yaml"],
+                   help="print the resolved config (default format: toml) and exit without training")
     p.add_argument("--model", choices=MODEL_NAMES, default=None,
                    help="model family (required unless --resume)")
     p.add_argument("--data", metavar="SPEC", default=None,
                    help="data spec (default: pydoc); with --resume, read the run's data from this spec "
                         "instead of the one recorded in the run folder")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder to create")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="run folder to create (default: runs/train-<model>-<timestamp>)")
     p.add_argument("--tokenizer", choices=["char", "word", "bpe"], default=None,
                    help="tokenizer for text data (default: char)")
     p.add_argument("--split", type=parse_fractions, default=None, metavar="F,F[,F]",
@@ -84,7 +129,8 @@ def add_parser(subparsers, argv):
                         "--data and the training options in seqlab.train.checkpoint.RESUME_OPTIONS "
                         "(--steps, --time-budget, --patience, ...) may be given, and they are applied")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: when stderr is a terminal)")
+                   help="--progress: a progress bar on stderr even when it is not a terminal; "
+                        "--no-progress: none (default: a bar on a terminal, else a line every ~10 s)")
     from seqlab.train.config import TrainConfig
 
     taken = {a for action in p._actions for a in action.option_strings}
@@ -98,7 +144,13 @@ def add_parser(subparsers, argv):
         group = p.add_argument_group(f"model options ({cfg_cls.__name__} of {model})")
         model_fields = add_dataclass_options(group, cfg_cls, skip=_FIXED_FIELDS,
                                              dest_prefix="model_", taken=taken)
-    p.set_defaults(handler=run, train_fields=train_fields, model_fields=model_fields)
+    p.set_defaults(handler=run, train_fields=train_fields, model_fields=model_fields, recorded_data=None)
+    from seqlab.cli.config_file import apply_defaults
+
+    for values, origin in sources:
+        apply_defaults(p, values, origin, "train")
+        if "data" in values:  # a spec read from a run folder is untrusted (recorded_spec)
+            p.set_defaults(recorded_data=(origin, values["data"]) if origin.endswith("config.json") else None)
     return p
 
 
@@ -137,26 +189,77 @@ def build_run_config(args: argparse.Namespace):
                      train=train)
 
 
+def resolved_config(args: argparse.Namespace, run_config) -> dict[str, dict]:
+    """The options a run uses, in sections, keyed as the flags (what --print-config writes)."""
+    import dataclasses
+
+    from seqlab.models.registry import config_class
+
+    run = {"model": run_config.model, "data": run_config.data, "tokenizer": run_config.tokenizer,
+           "split": list(run_config.split)}
+    if args.out is not None:
+        run["out"] = str(args.out)
+    cfg_cls = config_class(run_config.model)
+    fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
+    model = {}
+    for name in args.model_fields or [n for n in fields if n not in _FIXED_FIELDS]:
+        f = fields[name]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        model[name] = run_config.model_config.get(name, default)
+    return {"run": run, "training options (TrainConfig)": run_config.train.to_dict(),
+            f"model options ({cfg_cls.__name__} of {run_config.model})": model}
+
+
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if args.resume and not (out / "config.json").is_file():
-        raise ConfigError(f"--resume: {out} is not a run folder to resume")
+    if args.resume and args.out is None:
+        raise ConfigError("--resume needs --out DIR, the run folder to continue")
+    if args.resume and args.from_dir is not None:
+        raise ConfigError("--resume continues the run in --out; --from starts a new one: give one of them")
+    if args.resume and not (args.out / "config.json").is_file():
+        raise ConfigError(f"--resume: {args.out} is not a run folder to resume")
     run_config = build_run_config(args)
+    if args.print_config:
+        from seqlab.cli.config_file import to_text
+
+        if run_config is None:
+            raise ConfigError("--print-config with --resume needs an option that changes the run")
+        sys.stdout.write(to_text(resolved_config(args, run_config), args.print_config))
+        return 0
+    out = Path(args.out) if args.out is not None else default_out_dir(f"train-{run_config.model}")
     from seqlab.train import train_run
 
     if not args.resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"output folder already exists and is not empty: {out} (use --resume to continue it)")
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    result = train_run(run_config, out, resume=args.resume, progress=progress,
-                       data=args.data if args.resume else None)
+    trust = contextlib.nullcontext()
+    if args.recorded_data is not None and run_config.data == args.recorded_data[1]:
+        from seqlab.data.spec import recorded_spec
+
+        trust = recorded_spec(args.recorded_data[0])  # a spec from a run folder never downloads
+    with trust:
+        result = train_run(run_config, out, resume=args.resume, progress=args.progress,
+                           data=args.data if args.resume else None)
     summary = _summary(result)
-    what = "resumed" if args.resume else f"trained {args.model} on {run_config.data} ->"
+    model = run_config.model if run_config is not None else "the run"
+    what = "resumed" if args.resume else f"trained {model} on {run_config.data} ->"
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         print(f"{what} {out}" + (f"  ({summary})" if summary else ""))
+        print(next_line(out))
     from seqlab.train import distributed
 
     distributed.finish(distributed.init_from_env())  # under torchrun: leave the group together and exit
     return 0
+
+
+def next_line(out: Path) -> str:
+    """The natural follow-up of a finished run, as a "next:" line."""
+    from seqlab.train import read_config
+
+    kind = read_config(out).get("data_kind", "text")
+    if kind == "series":
+        return f"next: seqlab eval {out}   (the loss on the test part of the series)"
+    if kind == "pairs":
+        return f"next: seqlab generate {out} --prompt SOURCE   or   seqlab eval {out}"
+    return f"next: seqlab generate {out} -n 200 --temperature 0.8   or   seqlab eval {out}"
 
 
 def _summary(result) -> str:

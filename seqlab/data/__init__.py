@@ -13,7 +13,7 @@ from seqlab.data.spec import DATA_KINDS, Source, Spec, data_kind, load, parse_sp
 from seqlab.data.text import load_text, read_text_file
 from seqlab.data.download import PRESETS, default_cache_dir, fetch
 from seqlab.data.timeseries import FILLS, STATSMODELS_SETS, ar_process, fill_nonfinite, load_series, load_series_with_index, sine
-from seqlab.data.seq2seq import addition, exact_match, load_pairs, read_tsv, string_task
+from seqlab.data.seq2seq import addition, chrf, exact_match, load_pairs, read_tsv, string_task, token_accuracy
 from seqlab.data.probes import AddingProblem, CopyMemory, adding_problem, copy_baseline, copy_memory, load_probe
 from seqlab.data.splits import DEFAULT_FRACTIONS, NANOGPT_FRACTIONS, Split, fingerprint, split
 from seqlab.data.scaling import MinMaxScaler, StandardScaler, scaler_from_dict, sliding_windows
@@ -34,7 +34,7 @@ __all__ = [
     "DATA_KINDS", "Source", "Spec", "data_kind", "load", "parse_spec", "sources", "spec_table",
     "load_text", "read_text_file", "PRESETS", "default_cache_dir", "fetch",
     "FILLS", "STATSMODELS_SETS", "ar_process", "fill_nonfinite", "load_series", "load_series_with_index", "sine",
-    "addition", "exact_match", "load_pairs", "read_tsv", "string_task",
+    "addition", "chrf", "exact_match", "load_pairs", "read_tsv", "string_task", "token_accuracy",
     "AddingProblem", "CopyMemory", "adding_problem", "copy_baseline", "copy_memory", "load_probe",
     "DEFAULT_FRACTIONS", "NANOGPT_FRACTIONS", "Split", "fingerprint", "split",
     "MinMaxScaler", "StandardScaler", "scaler_from_dict", "sliding_windows",

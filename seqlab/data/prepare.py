@@ -27,7 +27,7 @@ import torch
 
 from seqlab.errors import ConfigError
 
-__all__ = ["Prepared", "prepare_data", "EOS", "PARTS"]
+__all__ = ["Prepared", "prepare_data", "pad_rows", "EOS", "PARTS"]
 
 EOS = "<eos>"
 PARTS = ("train", "val", "test")
@@ -50,7 +50,7 @@ class Prepared:
         return math.log(self.scaler.scale) if self.scaler is not None else 0.0
 
 
-def _pad(rows: list[list[int]]) -> torch.Tensor:
+def pad_rows(rows: list[list[int]]) -> torch.Tensor:
     """Stack id lists into (N, L) padded with -100."""
     out = torch.full((len(rows), max((len(r) for r in rows), default=0) or 1), -100, dtype=torch.long)
     for i, r in enumerate(rows):
@@ -105,7 +105,7 @@ def prepare_data(spec: str, tokenizer_kind: str = "char", fractions=(0.9, 0.05, 
     parts = {}
     for p in PARTS:
         pairs = getattr(sp, p)
-        src = _pad([tokenizer.encode(s, errors="replace") for s, _ in pairs])
-        tgt = _pad([tokenizer.encode(t, errors="replace") + [eos] for _, t in pairs])
+        src = pad_rows([tokenizer.encode(s, errors="replace") for s, _ in pairs])
+        tgt = pad_rows([tokenizer.encode(t, errors="replace") + [eos] for _, t in pairs])
         parts[p] = (src, tgt)
     return Prepared(kind, parts, tokenizer, sp, {"vocab_size": tokenizer.vocab_size, "eos_token_id": eos})

@@ -10,7 +10,8 @@
 Synthetic sources are drawn with `random.Random(seed)`, lengths uniform in [min_len, max_len] over
 `alphabet`, and are all distinct, so the contiguous train/val/test parts of `split(pairs)` never
 share a source (a model cannot pass the test by memorising training pairs). `tsv:PATH` reads one
-`source<TAB>target` pair per line (blank lines skipped). Scoring: `exact_match(preds, targets)`.
+`source<TAB>target` pair per line (blank lines skipped). Scoring: `exact_match(preds, targets)`,
+`token_accuracy` (position-wise) and `chrf` (character n-gram F-score).
 """
 
 from __future__ import annotations
@@ -105,6 +106,53 @@ def exact_match(preds: Sequence[Any], targets: Sequence[Any]) -> float:
     if not targets:
         raise DataError("exact_match: no targets")
     return sum(p == t for p, t in zip(preds, targets)) / len(targets)
+
+
+def token_accuracy(preds: Sequence[str], targets: Sequence[str]) -> float:
+    """Σ_i #{t : pred_i[t] == target_i[t]} / Σ_i max(|pred_i|, |target_i|): position-wise matches,
+    so a missing, extra or shifted symbol costs; 1 only when every prediction equals its target."""
+    if len(preds) != len(targets):
+        raise DataError(f"token_accuracy: {len(preds)} predictions for {len(targets)} targets")
+    total = sum(max(len(p), len(t)) for p, t in zip(preds, targets))
+    if total == 0:
+        return 1.0
+    return sum(sum(a == b for a, b in zip(p, t)) for p, t in zip(preds, targets)) / total
+
+
+def _ngrams(text: str, n: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for i in range(len(text) - n + 1):
+        counts[text[i:i + n]] = counts.get(text[i:i + n], 0) + 1
+    return counts
+
+
+def chrf(preds: Sequence[str], targets: Sequence[str], max_n: int = 6, beta: float = 2.0) -> float:
+    """Corpus chrF (Popović 2015, "chrF: character n-gram F-score for automatic MT evaluation"), 0..100.
+
+    Whitespace is removed. For each n = 1..max_n the clipped character n-gram matches, hypothesis
+    and reference n-grams are summed over the corpus: P_n = matches / hyp, R_n = matches / ref (an
+    order with no n-grams on a side is left out of that side's mean); P and R are the means over n,
+    and chrF = 100 (1 + β²) P R / (β² P + R), recall weighted β = 2 times as much as precision.
+    """
+    if len(preds) != len(targets):
+        raise DataError(f"chrf: {len(preds)} predictions for {len(targets)} targets")
+    precisions, recalls = [], []
+    for n in range(1, max_n + 1):
+        match = hyp = ref = 0
+        for p, t in zip(preds, targets):
+            hp, rt = _ngrams("".join(p.split()), n), _ngrams("".join(t.split()), n)
+            match += sum(min(c, rt.get(g, 0)) for g, c in hp.items())
+            hyp += sum(hp.values())
+            ref += sum(rt.values())
+        if hyp:
+            precisions.append(match / hyp)
+        if ref:
+            recalls.append(match / ref)
+    P = sum(precisions) / len(precisions) if precisions else 0.0
+    R = sum(recalls) / len(recalls) if recalls else 0.0
+    if P + R == 0:
+        return 0.0
+    return 100.0 * (1 + beta ** 2) * P * R / (beta ** 2 * P + R)
 
 
 def load_pairs(spec: str = "copy", n: int | None = None, seed: int | None = None, **task_kw) -> list[tuple[str, str]]:

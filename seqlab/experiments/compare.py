@@ -123,6 +123,9 @@ class CompareSetup:
     horizon: int | None = None                   # series: forecast steps per origin (None: from the length)
     origins: int = 5                             # series: rolling forecast origins
     season: int | None = None                    # series: season of seasonal-naive (None: ;season= or detected)
+    steps: int | None = None                     # pairs: training steps per run (None: per size)
+    beams: int = 4                               # pairs: beam width of the beam-search scores (1: greedy only)
+    max_test: int = 500                          # pairs: test pairs decoded
 
     def __post_init__(self):
         if self.models is not None:
@@ -135,36 +138,44 @@ class CompareSetup:
             self.budgets = tuple(float(b) for b in self.budgets)
         if self.size not in SIZES:
             raise ConfigError(f"size must be one of {', '.join(SIZES)}, got {self.size!r}")
-        if self.budget_seconds is None and self.budgets is not None:
-            if not self.budgets or not all(math.isfinite(b) and b > 0 for b in self.budgets):
+        if self.budget_seconds is None and self.budgets:  # () for pairs, which train for steps
+            if not all(math.isfinite(b) and b > 0 for b in self.budgets):
                 raise ConfigError(f"budgets must be positive FLOP counts, got {self.budgets}")
             if len(set(self.budgets)) != len(self.budgets):
                 raise ConfigError("each budget may be given once")
             self.budgets = tuple(sorted(self.budgets))
         elif self.budget_seconds is not None and not (self.budget_seconds > 0 and math.isfinite(self.budget_seconds)):
             raise ConfigError(f"budget_seconds must be > 0, got {self.budget_seconds}")
-        for name in ("seeds", "val_tokens", "max_order", "jobs", "threads", "origins"):
+        for name in ("seeds", "val_tokens", "max_order", "jobs", "threads", "origins", "beams", "max_test"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
         if self.sample_tokens < 0:
             raise ConfigError(f"sample-tokens must be >= 0, got {self.sample_tokens}")
-        for name in ("block_size", "batch_size", "horizon", "season"):
+        for name in ("block_size", "batch_size", "horizon", "season", "steps"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
 
     def resolved(self, kind: str) -> "CompareSetup":
         """A copy with the kind's default models and budget filled in and every name checked."""
+        from seqlab.experiments.compare_pairs import PAIRS_MODELS
         from seqlab.experiments.compare_series import SERIES_MODELS
 
-        families = {"text": DEFAULT_MODELS, "series": SERIES_MODELS}
+        families = {"text": DEFAULT_MODELS, "series": SERIES_MODELS, "pairs": PAIRS_MODELS}
         if kind not in families:
-            raise DataError(f"compare takes a text or series data spec, got {self.data!r} ({kind})")
+            raise DataError(f"compare takes a text, series or pairs data spec, got {self.data!r} ({kind})")
         models = self.models if self.models is not None else families[kind]
         unknown = [m for m in models if m not in families[kind]]
         if unknown:
             raise ConfigError(f"unknown model {unknown[0]!r} for {kind} data; choose from {', '.join(families[kind])}")
+        if kind == "pairs":
+            if self.budgets is not None or self.budget_seconds is not None:
+                raise ConfigError("encoder-decoders on pairs train for a number of --steps, not a --budget "
+                                  "(their FLOPs are not counted)")
+            return dataclasses.replace(self, models=tuple(models), budgets=())
+        if self.steps is not None:
+            raise ConfigError("--steps is for pairs data; text and series runs use a FLOP --budget")
         budgets = self.budgets if self.budgets is not None else (DEFAULT_BUDGETS[kind],)
         if kind == "series" and len(budgets) > 1:
             raise ConfigError("--budgets (a scaling study) is for text data; give one --budget for a series")
@@ -542,7 +553,8 @@ def _rel_dir(setup: CompareSetup, family: str, seed: int, budget: float) -> str:
 
 def run_compare(setup: CompareSetup, log: Callable[[str], None] | None = None):
     """Compare the families of `setup` on its data: a CompareResult for text (see the module
-    docstring), a SeriesCompareResult for a series (seqlab.experiments.compare_series)."""
+    docstring), a SeriesCompareResult for a series (seqlab.experiments.compare_series), a
+    PairsCompareResult for source-target pairs (seqlab.experiments.compare_pairs)."""
     from seqlab.data import data_kind
 
     kind = data_kind(setup.data)
@@ -551,6 +563,10 @@ def run_compare(setup: CompareSetup, log: Callable[[str], None] | None = None):
         from seqlab.experiments.compare_series import run_series_compare
 
         return run_series_compare(setup, log)
+    if kind == "pairs":
+        from seqlab.experiments.compare_pairs import run_pairs_compare
+
+        return run_pairs_compare(setup, log)
     return _compare_text(setup, log)
 
 

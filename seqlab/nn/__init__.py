@@ -1,7 +1,8 @@
 """Building blocks, each a drop-in twin of the torch.nn class of the same name.
 
 Same constructor arguments, forward signature, return structure and state_dict keys as torch.nn,
-so `ours.load_state_dict(theirs.state_dict())` works in both directions. See docs/nn-recurrent.md
+so `ours.load_state_dict(theirs.state_dict())` works in both directions. torch.nn's spellings
+work too: `seqlab.nn.MultiheadAttention` is `seqlab.nn.MultiHeadAttention`. See docs/nn-recurrent.md
 and docs/nn-attention.md.
 """
 
@@ -11,3 +12,6 @@ from seqlab.nn.attention import *  # noqa: F401,F403
 from seqlab.nn.multihead import *  # noqa: F401,F403
 from seqlab.nn.positional import *  # noqa: F401,F403
 from seqlab.nn.transformer import *  # noqa: F401,F403
+
+# torch.nn's spelling, so code written for torch.nn.MultiheadAttention runs unchanged
+MultiheadAttention = MultiHeadAttention  # noqa: F405

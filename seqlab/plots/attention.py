@@ -1,7 +1,9 @@
 """Figure of `seqlab attention`: one heatmap per (layer, head) of a Transformer's attention.
 
-Row i of a heatmap is the distribution query token i puts over key tokens j (each row sums to 1;
-the causal mask makes the upper triangle zero). Layers run down the grid, heads across.
+Row i of a heatmap is the distribution query token i puts over key tokens j (each row sums to 1).
+Cells the mask blocks (the causal mask's upper triangle) are drawn hatched grey, apart from
+weights that are merely small; one colour bar (0..1) serves every panel. Layers run down the
+grid, heads across. Token labels are shown for up to 64 tokens, in a font that shrinks with T.
 """
 
 from __future__ import annotations
@@ -13,35 +15,50 @@ import numpy as np
 
 from seqlab.plots._figure import plt, save_png
 
-__all__ = ["plot_attention"]
+__all__ = ["plot_attention", "MAX_LABELS"]
+
+MAX_LABELS = 64  # above this many tokens the axes carry positions only
 
 
-def plot_attention(weights: np.ndarray, tokens: Sequence[str], path: str | Path, title: str = "") -> Path:
-    """weights (L, h, T, T) attention probabilities; tokens: T labels for both axes."""
+def plot_attention(weights: np.ndarray, tokens: Sequence[str], path: str | Path, title: str = "",
+                   mask: np.ndarray | None = None) -> Path:
+    """weights (L, h, T, T) attention probabilities; tokens: T labels for both axes; mask (T, T)
+    bool, True where a query may not attend (default: none)."""
     weights = np.asarray(weights, dtype=float)
     if weights.ndim != 4:
         raise ValueError(f"weights must be (layers, heads, T, T), got shape {weights.shape}")
     L, h, T, _ = weights.shape
-    size = min(3.2, max(1.8, 0.18 * T))
-    fig, axes = plt.subplots(L, h, figsize=(size * h + 0.6, size * L + 0.9), squeeze=False,
+    blocked = np.zeros((T, T), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    size = min(4.0, max(1.8, 0.09 * T if T > 40 else 0.18 * T))
+    fig, axes = plt.subplots(L, h, figsize=(size * h + 1.2, size * L + 0.9), squeeze=False,
                              layout="constrained")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")  # blocked cells: light grey, hatched below
     labels = [t.replace("\n", "\\n").replace(" ", "␣") for t in tokens]
-    show_labels = T <= 40
+    fontsize = 6 if T <= 24 else max(3.5, 6 - (T - 24) / 16)
+    image = None
     for layer in range(L):
         for head in range(h):
             ax = axes[layer, head]
-            ax.imshow(weights[layer, head], vmin=0.0, vmax=1.0, cmap="viridis", aspect="equal")
+            shown = np.ma.masked_array(weights[layer, head], mask=blocked)
+            image = ax.imshow(shown, vmin=0.0, vmax=1.0, cmap=cmap, aspect="equal", interpolation="nearest")
+            if blocked.any():
+                ax.contourf(np.arange(T), np.arange(T), blocked.astype(float), levels=[0.5, 1.5],
+                            colors="none", hatches=["////"])
             ax.set_title(f"layer {layer} head {head}", fontsize=8)
             if head == 0:
                 ax.set_ylabel("query", fontsize=7)
             if layer == L - 1:
                 ax.set_xlabel("key", fontsize=7)
-            if show_labels:
-                ax.set_xticks(range(T), labels, fontsize=6, rotation=90)
-                ax.set_yticks(range(T), labels, fontsize=6)
+            if T <= MAX_LABELS:
+                ax.set_xticks(range(T), labels, fontsize=fontsize, rotation=90)
+                ax.set_yticks(range(T), labels, fontsize=fontsize)
             else:
-                ax.set_xticks([])
-                ax.set_yticks([])
+                ticks = np.linspace(0, T - 1, 6).round().astype(int)
+                ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=6)
+                ax.set_yticks(ticks, [str(t) for t in ticks], fontsize=6)
+    bar = fig.colorbar(image, ax=axes, shrink=0.8, label="attention weight")
+    if blocked.any():
+        bar.ax.set_xlabel("grey: masked", fontsize=7)
     if title:
         fig.suptitle(title)
     return save_png(fig, path)

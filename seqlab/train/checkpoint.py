@@ -14,35 +14,25 @@ Layout (docs/training.md):
                                  file above, written with each checkpoint
     .lock                        advisory lock (fcntl.flock) held while a process trains the run
 
-Every write goes to a temporary file in the target's folder and is renamed over the target
-(`os.replace` is atomic on POSIX), so a crash mid-save leaves the previous file. The files of one
-checkpoint are written as one transaction (`write_files`): all are staged as temporary files and
-hashed, the manifest then lists each file's old and new digest ("pending"), the files are renamed
-into place, and the manifest is rewritten with the new digests only. A crash or a full disk at any
-point leaves every file matching the manifest, so a load never sees a file the manifest does not
-vouch for, and a flipped byte, a truncated file or a file from another run is refused by
-`verify_files` with the file's name. Nothing is ever unpickled: weights and tensors are
-safetensors, everything else JSON, and every value read back is type-checked (a wrong value is a
-one-line CheckpointError naming the file, never a traceback). Optimizer state dicts are
-flattened: each tensor becomes a safetensors entry and its place in the JSON tree holds
-{"__tensor__": key}; dicts with integer keys (torch's per-parameter state) are stored as
-{"__items__": [[key, value], ...]}, tuples as {"__tuple__": [...]}.
+Files are written and vouched for by seqlab.train.integrity: each one atomically (temporary
+sibling, then rename), the files of one checkpoint as one transaction recorded with their sha256
+in manifest.json (`write_files`), and checked against it when loaded (`verify_files`: a flipped
+byte, a truncated file or a file from another run is refused with the file's name); `.lock` keeps
+a second process out. Nothing is ever unpickled: weights and tensors are safetensors, everything
+else JSON, and every value read back is type-checked (a wrong value is a one-line CheckpointError
+naming the file, never a traceback). Optimizer state dicts are flattened: each tensor becomes a
+safetensors entry and its place in the JSON tree holds {"__tensor__": key}; dicts with integer
+keys (torch's per-parameter state) are stored as {"__items__": [[key, value], ...]}, tuples as
+{"__tuple__": [...]}.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
-import time
 import types
 import typing
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,23 +44,16 @@ from safetensors.torch import load_file, save_file
 
 from seqlab.errors import CheckpointError, ConfigError, DataError
 from seqlab.train.config import RunConfig
+from seqlab.train.integrity import Writer, atomic_write, json_writer, verify_files, write_files
 
-__all__ = ["Run", "save_run", "load_run", "is_run_dir", "read_config", "atomic_write_text",
-           "atomic_write_json", "save_tensors", "save_weights", "load_weights", "flatten_state",
-           "unflatten_state", "rng_state", "set_rng_state", "save_trainer_state",
-           "load_trainer_state", "write_files", "verify_files", "read_manifest", "json_writer",
-           "weights_writer", "trainer_state_writer", "acquire_lock", "release_lock", "run_lock",
-           "clean_stale", "resumed_config", "load_tokenizer", "RESUME_OPTIONS", "FORMAT", "MANIFEST"]
+__all__ = ["Run", "save_run", "load_run", "is_run_dir", "read_config", "save_tensors", "save_weights",
+           "load_weights", "flatten_state", "unflatten_state", "rng_state", "set_rng_state",
+           "save_trainer_state", "load_trainer_state", "weights_writer", "trainer_state_writer",
+           "resumed_config", "load_tokenizer", "check_fields", "model_config_dict", "RESUME_OPTIONS", "FORMAT"]
 
 FORMAT = "seqlab-run"
 VERSION = 2                      # 2: manifest.json with the sha256 of every file
 STATE_FORMAT = "seqlab-trainer-state"
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = "seqlab-manifest"
-LOCK = ".lock"
-_CHUNK = 1 << 20
-
-Writer = Callable[[str], None]   # writes one file's content to the path it is given
 
 # train options a resumed run applies: they decide how long and where it runs, and when it
 # evaluates, logs and stops, never what a resumed step computes
@@ -78,71 +61,7 @@ RESUME_OPTIONS = ("steps", "time_budget", "patience", "min_delta", "eval_interva
                   "grad_accum", "device", "compile", "amp")
 
 
-# ------------------------------------------------------------------ atomic writes
-def _temp_sibling(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    return tmp
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic(path: Path, write: Writer) -> Path:
-    """Call write(tmp_path) on a temporary sibling of `path`, then rename it over `path`; on any
-    error (an OSError from a full disk, Ctrl-C) the temporary file is removed and `path` is
-    untouched. write_files turns an OSError into a one-line CheckpointError."""
-    path = Path(path)
-    tmp = None
-    try:
-        tmp = _temp_sibling(path)
-        write(tmp)
-        _fsync(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def text_writer(text: str) -> Writer:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-    return write
-
-
-def atomic_write_text(path, text: str) -> Path:
-    return _atomic(path, text_writer(text))
-
-
-def _finite(obj: Any) -> Any:
-    """NaN / ±inf -> None, so the file is strict JSON."""
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def json_writer(obj: Any) -> Writer:
-    """Strict JSON (non-finite numbers written as null)."""
-    return text_writer(json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-
-
-def atomic_write_json(path, obj: Any) -> Path:
-    """Strict JSON (non-finite numbers written as null), atomically."""
-    return _atomic(path, json_writer(obj))
-
-
+# ------------------------------------------------------------------ safetensors files
 def tensors_writer(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Writer:
     """A safetensors file of `tensors`, copied to contiguous CPU storage now (not when written)."""
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
@@ -156,12 +75,12 @@ def weights_writer(model: torch.nn.Module) -> Writer:
 
 def save_tensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
     """safetensors file written atomically; tensors are copied to contiguous CPU storage first."""
-    return _atomic(path, tensors_writer(tensors, metadata))
+    return atomic_write(path, tensors_writer(tensors, metadata))
 
 
 def save_weights(model: torch.nn.Module, path) -> Path:
     """model.state_dict() as safetensors, written atomically."""
-    return _atomic(path, weights_writer(model))
+    return atomic_write(path, weights_writer(model))
 
 
 def _check_finite(tensors: dict[str, torch.Tensor], path, prefix: str = "") -> None:
@@ -267,7 +186,7 @@ def trainer_state_writer(model: torch.nn.Module, optimizer, state: dict) -> Writ
 
 def save_trainer_state(path, model: torch.nn.Module, optimizer, state: dict) -> Path:
     """trainer_state_writer's file, written atomically."""
-    return _atomic(path, trainer_state_writer(model, optimizer, state))
+    return atomic_write(path, trainer_state_writer(model, optimizer, state))
 
 
 # the JSON part of a trainer state: key -> the types its value may have
@@ -321,227 +240,6 @@ def load_trainer_state(path, require=()) -> dict[str, Any]:
                 "state": state, "rng": (rng_info, tensors)}
     except (OSError, SafetensorError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise CheckpointError(f"corrupt trainer state {path}: {' '.join(str(e).split())}") from None
-
-
-# ------------------------------------------------------------------ manifest (sha256 per file)
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _safe_name(name: Any) -> bool:
-    """A manifest entry must name a file inside the run folder."""
-    return (isinstance(name, str) and bool(name) and not os.path.isabs(name)
-            and ".." not in Path(name).parts)
-
-
-def _is_digest(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
-def read_manifest(folder) -> dict[str, dict[str, str]] | None:
-    """{"files": {name: sha256}, "pending": {name: sha256}} of a run folder, None if it has none."""
-    path = Path(folder) / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: not valid JSON") from None
-    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
-        raise CheckpointError(f"{path}: not a seqlab manifest (no 'format: {MANIFEST_FORMAT}')")
-    out = {}
-    for key in ("files", "pending"):
-        entries = m.get(key, {})
-        if not isinstance(entries, dict) or not all(_safe_name(k) and _is_digest(v) for k, v in entries.items()):
-            raise CheckpointError(f"{path}: '{key}' must map file names inside the run folder to sha256 digests")
-        out[key] = dict(entries)
-    return out
-
-
-def _manifest(files: dict[str, str], pending: dict[str, str] | None = None) -> dict:
-    m = {"format": MANIFEST_FORMAT, "files": dict(sorted(files.items()))}
-    if pending:
-        m["pending"] = dict(sorted(pending.items()))
-    return m
-
-
-def write_files(folder, files: dict[str, Writer]) -> None:
-    """Write `files` ({name relative to folder: writer}) as one checkpoint, recorded in the manifest.
-
-    Every file is staged as a temporary sibling and hashed; the manifest then accepts the old and
-    the new digest of each, the files are renamed into place and the manifest keeps the new
-    digests only. A crash anywhere leaves every file matching the manifest; an OSError (full
-    disk, read-only folder) is a CheckpointError naming the file, with nothing renamed if it
-    happened while staging.
-    """
-    folder = Path(folder)
-    bad = [name for name in files if not _safe_name(name) or name == MANIFEST]
-    if bad:
-        raise ValueError(f"not a run-folder file name: {bad[0]!r}")
-    m = read_manifest(folder) or {"files": {}, "pending": {}}
-    recorded = dict(m["files"])
-    for name, digest in m["pending"].items():  # a checkpoint interrupted after some renames
-        p = folder / name
-        if p.is_file() and file_sha256(p) == digest:
-            recorded[name] = digest
-    staged: dict[str, str] = {}
-    current = folder
-    try:
-        for name, write in files.items():
-            current = folder / name
-            staged[name] = _temp_sibling(current)
-            write(staged[name])
-            _fsync(staged[name])
-        digests = {name: file_sha256(tmp) for name, tmp in staged.items()}
-        current = folder / MANIFEST
-        _atomic(current, json_writer(_manifest(recorded, digests)))
-        for name, tmp in staged.items():
-            current = folder / name
-            os.replace(tmp, current)
-        recorded.update(digests)
-        current = folder / MANIFEST
-        _atomic(current, json_writer(_manifest(recorded)))
-    except OSError as e:
-        raise CheckpointError(f"cannot write {current}: {e.strerror or e} (the run folder keeps its "
-                              f"earlier checkpoint files)") from None
-    finally:
-        for tmp in staged.values():
-            if os.path.exists(tmp):
-                os.remove(tmp)
-
-
-def verify_files(folder, names=None) -> None:
-    """Check files of a run folder against its manifest; names None: every file it lists.
-
-    A file that is missing, not listed, or whose sha256 differs (flipped bytes, a truncated copy,
-    a file from another run) -> CheckpointError naming it. A folder written before manifests
-    existed (config.json version 1) has nothing to check.
-    """
-    folder = Path(folder)
-    m = read_manifest(folder)
-    if m is None:
-        if read_config(folder).get("version", 1) < 2:
-            return
-        raise CheckpointError(f"incomplete run folder (no {MANIFEST}): {folder}")
-    names = sorted(set(m["files"]) | set(m["pending"])) if names is None else names
-    for name in names:
-        path = folder / name
-        accepted = {d for d in (m["files"].get(name), m["pending"].get(name)) if d is not None}
-        if not accepted:
-            raise CheckpointError(f"{path}: not listed in {folder / MANIFEST}, so it does not belong "
-                                  f"to this run")
-        if not path.is_file():
-            raise CheckpointError(f"{path}: missing (listed in {folder / MANIFEST})")
-        if file_sha256(path) not in accepted:
-            raise CheckpointError(f"{path}: sha256 differs from {folder / MANIFEST}: the file is "
-                                  f"corrupt or comes from another run")
-
-
-# ------------------------------------------------------------------ lock and leftovers
-try:
-    import fcntl
-except ImportError:  # not POSIX: no advisory locks
-    fcntl = None
-
-_HELD: dict[tuple[int, int], list] = {}  # (st_dev, st_ino) of a locked folder -> [fd, depth]
-
-
-def acquire_lock(folder) -> tuple[int, int] | None:
-    """Lock a run folder for this process (flock on FOLDER/.lock); re-entrant within a process.
-
-    Another process holding it -> CheckpointError. Keyed by the folder's inode, so the lock
-    survives renaming the folder (a staged run being published). Returns the key for release_lock.
-    """
-    if fcntl is None:
-        return None
-    folder = Path(folder)
-    st = folder.stat()
-    key = (st.st_dev, st.st_ino)
-    if key in _HELD:
-        _HELD[key][1] += 1
-        return key
-    try:
-        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise CheckpointError(f"cannot create the lock file {folder / LOCK}: {e.strerror or e}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise CheckpointError(f"run folder {folder} is in use by another seqlab process (it holds "
-                              f"{folder / LOCK}); wait for it to finish") from None
-    _HELD[key] = [fd, 1]
-    return key
-
-
-def release_lock(key: tuple[int, int] | None) -> None:
-    entry = _HELD.get(key) if key is not None else None
-    if entry is None:
-        return
-    entry[1] -= 1
-    if entry[1] == 0:
-        del _HELD[key]
-        os.close(entry[0])  # closing the descriptor releases the flock
-
-
-@contextlib.contextmanager
-def run_lock(folder) -> Iterator[None]:
-    """Hold the run folder's lock for the block (see acquire_lock)."""
-    key = acquire_lock(folder)
-    try:
-        yield
-    finally:
-        release_lock(key)
-
-
-def _unlocked(folder: Path, min_age: float) -> bool:
-    """True when no process holds `folder`'s lock (a folder with no lock file must be min_age s old)."""
-    lock = folder / LOCK
-    if not lock.exists():
-        return time.time() - folder.stat().st_mtime > min_age
-    if fcntl is None:
-        return False
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def clean_stale(folder, stages: bool = True, files: bool = True) -> list[Path]:
-    """Remove what a killed process left behind; returns what was removed.
-
-    files: temporary files `.NAME.tmp-*` / `.tmp-*` inside the run folder and best/ (call only
-        while holding the folder's lock). stages: staging folders `.FOLDER.tmp-*` next to it
-        whose lock no process holds (one with no lock file yet only when older than a minute).
-    """
-    folder = Path(folder)
-    removed: list[Path] = []
-    if files:
-        for d in (folder, folder / "best"):
-            if not d.is_dir():
-                continue
-            for p in d.iterdir():
-                if p.name.startswith(".") and ".tmp-" in p.name and p.is_file():
-                    p.unlink(missing_ok=True)
-                    removed.append(p)
-    if stages and folder.parent.is_dir():
-        prefix = f".{folder.name}.tmp-"
-        for p in folder.parent.iterdir():
-            if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink() and _unlocked(p, 60.0):
-                shutil.rmtree(p, ignore_errors=True)
-                removed.append(p)
-    return removed
 
 
 # ------------------------------------------------------------------ run folders
@@ -608,7 +306,7 @@ def _fits(value: Any, hint: Any) -> bool:
     return True  # a type JSON cannot express: the dataclass checks it
 
 
-def _check_fields(cls, values: dict, where: str, path) -> None:
+def check_fields(cls, values: dict, where: str, path) -> None:
     """Each value in `values` that is a field of dataclass `cls` must fit the field's type."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -631,13 +329,13 @@ def _check_record(record: dict, path: Path) -> None:
     run = record.get("run")
     if not isinstance(run, dict):
         raise CheckpointError(f"{path}: run: expected a JSON object, got {run!r}"[:300])
-    _check_fields(RunConfig, run, "run.", path)
+    check_fields(RunConfig, run, "run.", path)
     if "train" in run:
         from seqlab.train.config import TrainConfig
 
         if not isinstance(run["train"], dict):
             raise CheckpointError(f"{path}: run.train: expected a JSON object, got {run['train']!r}"[:300])
-        _check_fields(TrainConfig, run["train"], "run.train.", path)
+        check_fields(TrainConfig, run["train"], "run.train.", path)
     try:
         run_config = RunConfig.from_dict(run)
     except (ConfigError, TypeError, ValueError) as e:
@@ -647,7 +345,7 @@ def _check_record(record: dict, path: Path) -> None:
     from seqlab.models import registry
 
     try:
-        _check_fields(registry.config_class(model["name"]), model["config"], "model.config.", path)
+        check_fields(registry.config_class(model["name"]), model["config"], "model.config.", path)
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
     if record.get("data_kind", "text") not in ("text", "series", "pairs"):

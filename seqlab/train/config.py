@@ -36,21 +36,21 @@ class TrainConfig:
 
     steps: int = 1000                  # optimiser steps (the schedule's length)
     batch_size: int = 16               # global windows per optimiser step
-    block_size: int = 128              # window length T
+    block_size: int = 128              # window length T in tokens (or values of a series)
     grad_accum: int = 1                # micro-steps per optimiser step
-    lr: float = 3e-3
-    min_lr: float | None = None        # None -> lr / 10
-    warmup_steps: int = 50
+    lr: float = 3e-3                   # peak learning rate (AdamW), reached after the warmup
+    min_lr: float | None = None        # learning rate at the end of the cosine decay; None -> lr / 10
+    warmup_steps: int = 50             # optimiser steps of linear warmup from 0 to lr
     weight_decay: float = 0.1          # AdamW, applied to matrices (dim >= 2) only
-    beta1: float = 0.9
-    beta2: float = 0.99
+    beta1: float = 0.9                 # AdamW decay rate of the gradient mean, in [0, 1)
+    beta2: float = 0.99                # AdamW decay rate of the squared gradient, in [0, 1)
     grad_clip: float | None = None     # max grad norm; None -> 1.0 for recurrent models, else off; 0 = off
     eval_interval: int = 100           # evaluate (and checkpoint) every N steps, and at the end
     eval_tokens: int = 32768           # cap on validation tokens per evaluation (fixed windows)
     patience: int = 0                  # early stop after N evaluations without improvement; 0 = off
-    min_delta: float = 0.0             # an improvement must lower the validation loss by more than this
+    min_delta: float = 0.0             # nats an evaluation must improve on the best validation loss by
     log_interval: int = 10             # train-loss rows in metrics files every N steps
-    seed: int = 0
+    seed: int = 0                      # seeds the initial weights, the batch order and dropout
     time_budget: float | None = None   # seconds of training (across resumes); None = no limit
     compile: bool = False              # torch.compile the model
     device: str = "auto"               # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...

@@ -45,8 +45,10 @@ import torch
 from seqlab.errors import CheckpointError, ConfigError, DivergenceError
 from seqlab.train import checkpoint as ckpt
 from seqlab.train import distributed as dist_
+from seqlab.train import integrity
 from seqlab.train.config import RunConfig, TrainConfig
-from seqlab.train.metrics import MetricsLog, Progress
+from seqlab.progress import Progress
+from seqlab.train.metrics import MetricsLog
 from seqlab.train.schedule import WarmupCosine
 from seqlab.train.scoring import score_from_sums
 
@@ -145,7 +147,7 @@ class Trainer:
             try:
                 self._load_state()
             except BaseException:
-                ckpt.release_lock(self._lock)  # a refused resume leaves the folder unlocked
+                integrity.release_lock(self._lock)  # a refused resume leaves the folder unlocked
                 raise
         self._saved_step = self.step if resume else None  # step of the checkpoint on disk
         self._pending: list[torch.Tensor] = []  # training losses not yet checked for divergence
@@ -175,7 +177,7 @@ class Trainer:
             self._discard_stage()
             raise
         finally:
-            ckpt.release_lock(self._lock)
+            integrity.release_lock(self._lock)
             self._lock = None
 
     def evaluate(self) -> float:
@@ -259,7 +261,7 @@ class Trainer:
             bar.update(n_steps, loss=train_loss, lr=lr, tok_s=f"{tps:,.0f}", step=self.step)
         else:
             now = min(self.elapsed, self.config.time_budget)
-            bar.update(round(now - self._bar_mark, 2), loss=train_loss, lr=lr, tok_s=f"{tps:,.0f}",
+            bar.update(now - self._bar_mark, loss=train_loss, lr=lr, tok_s=f"{tps:,.0f}",
                        step=self.step)
             self._bar_mark = now
 
@@ -328,18 +330,18 @@ class Trainer:
         self._check_weights()
         if not self.dist.is_main or self.run_dir is None:
             return
-        d, files = self.run_dir, {}  # one transaction, recorded in manifest.json (ckpt.write_files)
+        d, files = self.run_dir, {}  # one transaction, recorded in manifest.json (integrity.write_files)
         if self.run_config is not None:
             if self.tokenizer is not None and not (d / "tokenizer.json").exists():
                 files["tokenizer.json"] = self.tokenizer.save
-            files["config.json"] = ckpt.json_writer(ckpt.config_record(
+            files["config.json"] = integrity.json_writer(ckpt.config_record(
                 self.run_config, self.model, self.data_kind, self.split, self.tokenizer))
         files["trainer_state.safetensors"] = ckpt.trainer_state_writer(self.model, self.optimizer, self._state())
         files["model.safetensors"] = ckpt.weights_writer(self.model)
         if improved:
             files["best/model.safetensors"] = ckpt.weights_writer(self.model)
-            files["best/info.json"] = ckpt.json_writer({"step": self.step, "val_loss": self.best_val})
-        ckpt.write_files(d, files)
+            files["best/info.json"] = integrity.json_writer({"step": self.step, "val_loss": self.best_val})
+        integrity.write_files(d, files)
         self._saved_step = self.step
         self._publish()
 
@@ -385,10 +387,11 @@ class Trainer:
         """Write into a hidden sibling `.NAME.tmp-*` of the run folder until the first checkpoint."""
         self._stage = False
         self.final_dir.parent.mkdir(parents=True, exist_ok=True)
-        ckpt.clean_stale(self.final_dir, files=False)  # staging folders of killed runs
+        integrity.clean_stale(self.final_dir, files=False)  # staging folders of killed runs
         self.run_dir = Path(tempfile.mkdtemp(prefix=f".{self.final_dir.name}.tmp-", dir=self.final_dir.parent))
+        os.chmod(self.run_dir, 0o777 & ~integrity.umask())  # mkdtemp makes 0700; the run gets the usual mode
         self._staged = True
-        self._lock = ckpt.acquire_lock(self.run_dir)  # marks the stage as live
+        self._lock = integrity.acquire_lock(self.run_dir)  # marks the stage as live
         self.metrics.move(self.run_dir)
 
     def _publish(self) -> None:
@@ -413,9 +416,9 @@ class Trainer:
         if self.run_dir is None:
             raise CheckpointError("resume needs a run folder")
         if self.dist.is_main:  # a second process resuming this folder is refused here
-            self._lock = ckpt.acquire_lock(self.run_dir)
-            ckpt.clean_stale(self.run_dir)  # temporary files and staging folders of killed runs
-        ckpt.verify_files(self.run_dir)  # every file of the checkpoint matches manifest.json
+            self._lock = integrity.acquire_lock(self.run_dir)
+            integrity.clean_stale(self.run_dir)  # temporary files and staging folders of killed runs
+        integrity.verify_files(self.run_dir)  # every file of the checkpoint matches manifest.json
         loaded = ckpt.load_trainer_state(self.run_dir / "trainer_state.safetensors", require=(
             "step", "tokens", "elapsed", "best_val", "best_step", "last_val", "bad_evals"))
         s = loaded["state"]
@@ -449,6 +452,7 @@ class Trainer:
         from seqlab.plots.training import plot_loss_curve
 
         self._publish()
-        title = f"{self.model_name or type(self.model).__name__}: loss"
+        data = f" on {self.run_config.data}" if self.run_config is not None else ""
+        title = f"{self.model_name or type(self.model).__name__}{data}: loss"
         plot_loss_curve(self.metrics.rows, self.run_dir / "loss_curve.png", title=title)
-        ckpt.write_files(self.run_dir, {"result.json": ckpt.json_writer(result.to_dict())})
+        integrity.write_files(self.run_dir, {"result.json": integrity.json_writer(result.to_dict())})

@@ -1,4 +1,4 @@
-"""Metrics files and the progress bar of a training run.
+"""Metrics files of a training run (its progress display is seqlab.progress.Progress).
 
 Every logged point is one row with the columns `COLUMNS` (a value that does not apply is null in
 JSON, empty in CSV). Rows go to `metrics.jsonl` (one JSON object per line) and `metrics.csv` in
@@ -18,13 +18,12 @@ import csv
 import io
 import json
 import math
-import sys
 from pathlib import Path
 
 from seqlab.errors import CheckpointError
-from seqlab.train.checkpoint import atomic_write_text
+from seqlab.train.integrity import atomic_write_text
 
-__all__ = ["COLUMNS", "MetricsLog", "Progress", "read_metrics"]
+__all__ = ["COLUMNS", "MetricsLog", "read_metrics"]
 
 COLUMNS = ("step", "elapsed_s", "tokens", "lr", "train_loss", "val_loss", "tokens_per_s")
 
@@ -120,38 +119,3 @@ def read_metrics(folder: str | Path) -> list[dict]:
             raise CheckpointError(f"{path}: line {number} is not a metrics row: {line[:60]!r}")
         rows.append(row)
     return rows
-
-
-class Progress:
-    """tqdm bar showing loss, lr and tokens/s; ETA is tqdm's own.
-
-    total/initial count `unit`s: optimiser steps, or seconds for a time-budgeted run.
-    enabled=None shows it only when stderr is a terminal; False (tests, non-main ranks) hides it.
-    """
-
-    def __init__(self, total: float, initial: float = 0, enabled: bool | None = None, desc: str = "train",
-                 unit: str = "step"):
-        if enabled is None:
-            enabled = sys.stderr.isatty()
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True,
-                            leave=True)
-
-    def update(self, n: float = 1, **postfix) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-            if postfix:
-                self.bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v)
-                                      for k, v in postfix.items()}, refresh=False)
-
-    def write(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

@@ -26,6 +26,7 @@ from seqlab.data.spec import recorded_spec
 from seqlab.errors import ConfigError, DataError
 from seqlab.train import checkpoint as ckpt
 from seqlab.train import distributed as dist_
+from seqlab.train import integrity
 from seqlab.train.config import RunConfig
 from seqlab.train.engine import Trainer, TrainResult, seed_everything
 from seqlab.train.scoring import Score, evaluate
@@ -74,7 +75,8 @@ def train_run(run_config: RunConfig | None, out_dir, resume: bool = False,
               progress: bool | None = None, data: str | None = None) -> TrainResult:
     """Train `run_config` into the run folder `out_dir` (or continue it with resume=True).
 
-    progress: None shows the bar when stderr is a terminal; True always; False never.
+    progress: None shows a bar when stderr is a terminal, else a plain line every ~10 s; True the
+        bar always; False nothing.
     resume: `run_config` None continues as recorded; otherwise it may change only the train
         options in checkpoint.RESUME_OPTIONS (any other difference is a ConfigError). The spec
         recorded in config.json is untrusted (seqlab.data.spec.recorded_spec: no download, no
@@ -88,9 +90,9 @@ def train_run(run_config: RunConfig | None, out_dir, resume: bool = False,
     if resume:
         record = ckpt.read_config(out_dir)
         if info.is_main:
-            with ckpt.run_lock(out_dir):  # fail fast if another process trains it (the Trainer holds it)
+            with integrity.run_lock(out_dir):  # fail fast if another process trains it (the Trainer holds it)
                 pass
-        ckpt.verify_files(out_dir, ["config.json"] + (["tokenizer.json"] if record.get("tokenizer") else []))
+        integrity.verify_files(out_dir, ["config.json"] + (["tokenizer.json"] if record.get("tokenizer") else []))
         run_config = ckpt.resumed_config(RunConfig.from_dict(record["run"]), run_config)
         tokenizer = ckpt.load_tokenizer(out_dir, record)
         trust = contextlib.nullcontext() if data is not None else recorded_spec(out_dir / "config.json")

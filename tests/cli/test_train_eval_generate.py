@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -116,3 +117,24 @@ def test_resume_continues_to_more_steps(tmp_path, seqlab, corpus):
     assert json.loads((out / "result.json").read_text())["steps"] == 4
     assert_one_line_error(seqlab("train", "--out", tmp_path / "none", "--resume"), "not a run folder")
     assert_one_line_error(seqlab("train", "--out", tmp_path / "new", "--data", "pydoc"), "--model is required")
+
+
+def test_cli_generation_flags(lstm_run, seqlab, tmp_path):
+    (tmp_path / "prompt.txt").write_text("the model\n")
+    a = seqlab("generate", lstm_run, "--prompt-file", tmp_path / "prompt.txt", "-n", "10", "--seed", "1",
+               "--num-samples", "2", "--repetition-penalty", "1.3")
+    assert a.code == 0, a
+    samples = re.split(r"--- sample \d of 2 ---\n", a.out)[1:]  # a sample may hold newlines itself
+    assert len(samples) == 2 and all(s.startswith("the model") and len(s) == 9 + 10 + 1 for s in samples), a.out
+    b = seqlab("generate", lstm_run, "--prompt", "the ", "-n", "10", "--beams", "3", "--no-repeat-ngram-size", "2")
+    assert b.code == 0 and b.out.startswith("the "), b
+    note = seqlab("generate", lstm_run, "--prompt", "the ", "-n", "5", "--top-k", "999", "--seed", "1")
+    assert note.code == 0 and "note: top_k=999 is larger than the vocabulary" in note.err
+    assert_one_line_error(seqlab("generate", lstm_run, "--beams", "4", "--temperature", "0.8"), "--beams 4",
+                          "--temperature")
+    assert_one_line_error(seqlab("generate", lstm_run, "--length-penalty", "2"), "beam search only")
+    assert_one_line_error(seqlab("generate", lstm_run, "--prompt-file", tmp_path / "none.txt"), "prompt file not found")
+    last = seqlab("eval", lstm_run, "--last", "--json")
+    assert last.code == 0 and last.out.count("\n") == 1  # --json: the object alone on stdout
+    plain = seqlab("eval", lstm_run)
+    assert plain.out.splitlines()[-1].startswith(f"next: seqlab generate {lstm_run}")

@@ -20,7 +20,7 @@ from seqlab.data import load_text
 from seqlab.data.spec import recorded_spec
 from seqlab.errors import DataError
 from seqlab.train import RunConfig, TrainConfig, eval_run, load_run, train_run
-from seqlab.train import checkpoint as ckpt
+from seqlab.train import integrity
 from tests.cli.conftest import Result, assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def _plant(folder: Path, **changes) -> None:
         node[last] = value
     (run / "config.json").write_text(json.dumps(record))
     m = json.loads((run / "manifest.json").read_text())
-    m["files"]["config.json"] = ckpt.file_sha256(run / "config.json")
+    m["files"]["config.json"] = integrity.file_sha256(run / "config.json")
     (run / "manifest.json").write_text(json.dumps(m))
 
 
@@ -218,7 +218,7 @@ def test_malformed_tokenizer_is_one_line_error_naming_the_file(tmp_path, trained
     shutil.copytree(trained, run)
     (run / "tokenizer.json").write_text(tokenizer if isinstance(tokenizer, str) else json.dumps(tokenizer))
     m = json.loads((run / "manifest.json").read_text())
-    m["files"]["tokenizer.json"] = ckpt.file_sha256(run / "tokenizer.json")
+    m["files"]["tokenizer.json"] = integrity.file_sha256(run / "tokenizer.json")
     (run / "manifest.json").write_text(json.dumps(m))
     code = main(["eval", str(run)])
     assert_one_line_error(Result(code, *capsys.readouterr()), "tokenizer.json", fragment)
@@ -227,4 +227,4 @@ def test_malformed_tokenizer_is_one_line_error_naming_the_file(tmp_path, trained
 def test_a_valid_run_still_loads_after_the_checks(trained):
     run = load_run(trained)
     assert run.config == RunConfig.from_dict(copy.deepcopy(run.record["run"]))
-    ckpt.verify_files(trained)
+    integrity.verify_files(trained)

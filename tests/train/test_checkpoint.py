@@ -12,6 +12,7 @@ import torch
 
 from seqlab.errors import CheckpointError
 from seqlab.train import checkpoint as ckpt
+from seqlab.train import integrity
 from seqlab.train import load_run
 from tiny import BigramLM, params
 
@@ -77,7 +78,7 @@ def test_crash_mid_trainer_state_save_keeps_previous_state(tmp_path, monkeypatch
     opt = _adam_after_steps(model, 1)
     ckpt.save_trainer_state(tmp_path / "t.safetensors", model, opt, {"step": 1})
     _adam_after_steps(model, 1)
-    monkeypatch.setattr(ckpt.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+    monkeypatch.setattr(integrity.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
     with pytest.raises(OSError):
         ckpt.save_trainer_state(tmp_path / "t.safetensors", model, opt, {"step": 2})
     monkeypatch.undo()

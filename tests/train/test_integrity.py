@@ -21,6 +21,7 @@ from seqlab.cli.main import main
 from seqlab.errors import CheckpointError, ConfigError, DataError
 from seqlab.train import RunConfig, TrainConfig, eval_run, load_run, train_run
 from seqlab.train import checkpoint as ckpt
+from seqlab.train import integrity
 from seqlab.train.engine import Trainer
 from tests.cli.conftest import Result, assert_one_line_error
 
@@ -59,10 +60,10 @@ def _flip_byte(path: Path, offset_from_end: int = 9) -> None:
 
 def _replant(folder: Path, *names: str) -> None:
     """Rewrite manifest.json as a forger would, so it vouches for the files as they are now."""
-    m = json.loads((folder / ckpt.MANIFEST).read_text())
+    m = json.loads((folder / integrity.MANIFEST).read_text())
     for name in names:
-        m["files"][name] = ckpt.file_sha256(folder / name)
-    (folder / ckpt.MANIFEST).write_text(json.dumps(m))
+        m["files"][name] = integrity.file_sha256(folder / name)
+    (folder / integrity.MANIFEST).write_text(json.dumps(m))
 
 
 def _cli(capsys, *argv):
@@ -81,9 +82,9 @@ def test_manifest_lists_every_loadable_file_with_its_sha256(run):
     assert set(m["files"]) == {"config.json", "tokenizer.json", "model.safetensors", "trainer_state.safetensors",
                                "best/model.safetensors", "best/info.json", "result.json"}
     for name, digest in m["files"].items():
-        assert ckpt.file_sha256(run / name) == digest, name
+        assert integrity.file_sha256(run / name) == digest, name
     assert "pending" not in m  # no checkpoint half-way
-    ckpt.verify_files(run)
+    integrity.verify_files(run)
 
 
 def test_flipped_byte_in_weights_is_caught_at_load(run, capsys):
@@ -116,12 +117,12 @@ def test_nan_or_inf_weights_are_refused_at_load(run):
     model = load_run(run).model
     with torch.no_grad():
         next(model.parameters())[0] = float("nan")
-    ckpt.write_files(run, {"model.safetensors": ckpt.weights_writer(model)})  # manifest agrees
-    ckpt.verify_files(run)
+    integrity.write_files(run, {"model.safetensors": ckpt.weights_writer(model)})  # manifest agrees
+    integrity.verify_files(run)
     with pytest.raises(CheckpointError, match="model.safetensors: tensor .* holds NaN or infinite"):
         load_run(run, which="last")
     state = ckpt.load_trainer_state(run / "trainer_state.safetensors")
-    ckpt.write_files(run, {"trainer_state.safetensors": ckpt.trainer_state_writer(model, None, state["state"])})
+    integrity.write_files(run, {"trainer_state.safetensors": ckpt.trainer_state_writer(model, None, state["state"])})
     with pytest.raises(CheckpointError, match="trainer_state.safetensors: tensor .* holds NaN"):
         train_run(None, run, resume=True, progress=False)
 
@@ -148,12 +149,12 @@ def test_crash_between_renames_leaves_a_folder_the_manifest_accepts(run, corpus,
                 raise KeyboardInterrupt  # killed after one file of the checkpoint was renamed
         return real_replace(src, dst)
 
-    monkeypatch.setattr(ckpt.os, "replace", die_on_second)
+    monkeypatch.setattr(integrity.os, "replace", die_on_second)
     with pytest.raises(KeyboardInterrupt):
         train_run(_rc(corpus, steps=12), run, resume=True, progress=False)
     monkeypatch.undo()
     assert "pending" in json.loads((run / "manifest.json").read_text())
-    ckpt.verify_files(run)  # old and new files both vouched for
+    integrity.verify_files(run)  # old and new files both vouched for
     assert _leftovers(run) == []
     assert ckpt.load_trainer_state(run / "trainer_state.safetensors")["state"]["step"] in (before, 12)
     assert train_run(None, run, resume=True, progress=False).steps == 12
@@ -301,7 +302,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, corpus, when):
     if when == "staged":
         assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt"]
     else:
-        ckpt.verify_files(out)
+        integrity.verify_files(out)
         assert load_run(out).model is not None
 
 
@@ -318,13 +319,13 @@ def test_full_disk_while_checkpointing_keeps_the_last_good_checkpoint(run, corpu
     monkeypatch.undo()
     assert {p: p.read_bytes() for p in files} == files  # every file of the checkpoint as it was
     assert _leftovers(run) == []
-    ckpt.verify_files(run)
+    integrity.verify_files(run)
     assert train_run(None, run, resume=True, progress=False).steps == 8
     assert train_run(_rc(corpus, steps=12), run, resume=True, progress=False).steps == 12
 
 
 def test_full_disk_on_a_new_run_leaves_nothing(tmp_path, corpus, capsys, monkeypatch):
-    monkeypatch.setattr(ckpt.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    monkeypatch.setattr(integrity.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
     result = _cli(capsys, "train", "--model", "gru", "--data", corpus, "--out", tmp_path / "new", "--steps", "2",
                   "--batch-size", "4", "--block-size", "8", "--eval-interval", "2", "--no-progress")
     assert_one_line_error(result, "No space left on device")
@@ -339,14 +340,14 @@ def test_read_only_run_folder_is_one_line_and_changes_nothing(run, capsys, monke
         try:  # root ignores the mode bits: then make the folder refuse writes the way a read-only mount does
             probe.touch()
             probe.unlink()
-            real = ckpt.tempfile.mkstemp
+            real = integrity.tempfile.mkstemp
 
             def refuse(*a, dir=None, **k):
                 if Path(dir).resolve() == run.resolve():
                     raise OSError(errno.EROFS, "Read-only file system")
                 return real(*a, dir=dir, **k)
 
-            monkeypatch.setattr(ckpt.tempfile, "mkstemp", refuse)
+            monkeypatch.setattr(integrity.tempfile, "mkstemp", refuse)
         except PermissionError:
             pass
         result = _cli(capsys, "train", "--out", run, "--resume", "--steps", "12", "--no-progress")
@@ -363,11 +364,11 @@ def test_malformed_trainer_state_values_are_one_line(run):
     state = ckpt.load_trainer_state(run / "trainer_state.safetensors")
     model = load_run(run).model
     bad = dict(state["state"], step="eight")
-    ckpt.write_files(run, {"trainer_state.safetensors": ckpt.trainer_state_writer(model, None, bad)})
+    integrity.write_files(run, {"trainer_state.safetensors": ckpt.trainer_state_writer(model, None, bad)})
     with pytest.raises(CheckpointError, match="trainer_state.safetensors: state step = 'eight' is not an integer"):
         train_run(None, run, resume=True, progress=False)
     missing = {k: v for k, v in state["state"].items() if k != "best_val"}
-    ckpt.write_files(run, {"trainer_state.safetensors": ckpt.trainer_state_writer(model, None, missing)})
+    integrity.write_files(run, {"trainer_state.safetensors": ckpt.trainer_state_writer(model, None, missing)})
     with pytest.raises(CheckpointError, match="no 'best_val' in its state"):
         train_run(None, run, resume=True, progress=False)
 
