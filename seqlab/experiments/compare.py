@@ -393,15 +393,6 @@ class _Job:
     rel_dir: str
 
 
-_WORKER_DATA: _Data | None = None
-
-
-def _init_worker(data: _Data, threads: int) -> None:
-    global _WORKER_DATA
-    _WORKER_DATA = data
-    torch.set_num_threads(threads)
-
-
 def _build(job: _Job, data: _Data):
     from seqlab.models.registry import build_model
 
@@ -417,7 +408,7 @@ def steps_for(flops_per_token: float, budget: float, batch_size: int, block_size
     return int(budget // (flops_per_token * batch_size * block_size))
 
 
-def _train_job(job: _Job, data: _Data | None = None) -> SeedRun:
+def _train_job(job: _Job, data: _Data) -> SeedRun:
     """Train one family with one seed (in this process or a worker) and score it."""
     from seqlab.experiments.flops import train_flops_per_token
     from seqlab.train import Trainer, TrainConfig
@@ -425,7 +416,6 @@ def _train_job(job: _Job, data: _Data | None = None) -> SeedRun:
     from seqlab.train.scoring import evaluate
     from seqlab.train.tasks import LMTask
 
-    data = data if data is not None else _WORKER_DATA
     T, B = data.block_size, job.batch_size
     model = _build(job, data)
     c = train_flops_per_token(model, T)
@@ -465,6 +455,8 @@ def _train_job(job: _Job, data: _Data | None = None) -> SeedRun:
 
 def _run_jobs(jobs: list[_Job], data: _Data, setup: CompareSetup, log) -> list[SeedRun]:
     """Every job, in order; on `setup.jobs` worker processes when more than one."""
+    from seqlab.experiments.workers import run_jobs
+
     done = []
 
     def report(run: SeedRun) -> None:
@@ -472,25 +464,7 @@ def _run_jobs(jobs: list[_Job], data: _Data, setup: CompareSetup, log) -> list[S
         log(f"[{len(done)}/{len(jobs)}] {run.family} seed {run.seed}: test {run.test_bits:.3f} "
             f"val {run.val_bits:.3f} bits/token, {run.steps} steps, {run.train_seconds:.1f} s")
 
-    if setup.jobs == 1 or len(jobs) <= 1:
-        for job in jobs:
-            report(_train_job(job, data))
-        return done
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    with cf.ProcessPoolExecutor(max_workers=min(setup.jobs, len(jobs)), mp_context=mp.get_context("spawn"),
-                                initializer=_init_worker, initargs=(data, setup.threads)) as pool:
-        futures = [pool.submit(_train_job, job) for job in jobs]
-        try:
-            for fut in cf.as_completed(futures):
-                report(fut.result())
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
-    order = {(j.family, j.seed, j.budget): i for i, j in enumerate(jobs)}
-    return sorted(done, key=lambda r: order[(r.family, r.seed, r.budget)])
+    return run_jobs(_train_job, jobs, data, workers=setup.jobs, threads=setup.threads, on_done=report)
 
 
 # ----------------------------------------------------------------------------- Markov

@@ -190,16 +190,7 @@ class _Data:
     max_test: int
 
 
-_WORKER: _Data | None = None
-
-
-def _init_worker(data: _Data, threads: int) -> None:
-    global _WORKER
-    _WORKER = data
-    torch.set_num_threads(threads)
-
-
-def _train_job(job: _Job, data: _Data | None = None) -> PairRun:
+def _train_job(job: _Job, data: _Data) -> PairRun:
     from pathlib import Path
 
     from seqlab.experiments.seq2seq import decode_all
@@ -211,7 +202,6 @@ def _train_job(job: _Job, data: _Data | None = None) -> PairRun:
     from seqlab.train.tasks import Seq2SeqTask
 
     t0 = time.perf_counter()
-    data = data if data is not None else _WORKER
     tok, sp = data.tokenizer, data.split
     torch.manual_seed(job.seed)
     model = build_model(job.family, vocab_size=tok.vocab_size, eos_token_id=data.eos, max_len=data.max_len,
@@ -245,6 +235,8 @@ def _train_job(job: _Job, data: _Data | None = None) -> PairRun:
 
 
 def _run(jobs, data, setup, log) -> list[PairRun]:
+    from seqlab.experiments.workers import run_jobs
+
     done = []
 
     def report(run: PairRun) -> None:
@@ -252,25 +244,7 @@ def _run(jobs, data, setup, log) -> list[PairRun]:
         log(f"[{len(done)}/{len(jobs)}] {run.family} seed {run.seed}: exact match {run.greedy.exact_match:.3f} "
             f"greedy{'' if run.beam is None else f', {run.beam.exact_match:.3f} beam'}, {run.seconds:.1f} s")
 
-    if setup.jobs == 1 or len(jobs) <= 1:
-        for job in jobs:
-            report(_train_job(job, data))
-    else:
-        import concurrent.futures as cf
-        import multiprocessing as mp
-
-        with cf.ProcessPoolExecutor(max_workers=min(setup.jobs, len(jobs)), mp_context=mp.get_context("spawn"),
-                                    initializer=_init_worker, initargs=(data, setup.threads)) as pool:
-            futures = [pool.submit(_train_job, job) for job in jobs]
-            try:
-                for fut in cf.as_completed(futures):
-                    report(fut.result())
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
-    order = {(j.family, j.seed): i for i, j in enumerate(jobs)}
-    return sorted(done, key=lambda r: order[(r.family, r.seed)])
+    return run_jobs(_train_job, jobs, data, workers=setup.jobs, threads=setup.threads, on_done=report)
 
 
 def _attention_map(root, run: PairRun, data: _Data):

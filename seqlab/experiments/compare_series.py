@@ -240,16 +240,7 @@ class _NeuralOut:
     seconds: float
 
 
-_WORKER_SERIES: np.ndarray | None = None
-
-
-def _init_worker(values: np.ndarray, threads: int) -> None:
-    global _WORKER_SERIES
-    _WORKER_SERIES = values
-    torch.set_num_threads(threads)
-
-
-def _fit_neural(job: _NeuralJob, values: np.ndarray | None = None) -> _NeuralOut:
+def _fit_neural(job: _NeuralJob, values: np.ndarray) -> _NeuralOut:
     """Fit one neural family on y[:origin] (scaled there) and sample H-step forecasts."""
     from seqlab.data.scaling import StandardScaler
     from seqlab.experiments.flops import train_flops_per_token
@@ -258,7 +249,7 @@ def _fit_neural(job: _NeuralJob, values: np.ndarray | None = None) -> _NeuralOut
     from seqlab.train.tasks import LMTask
 
     t0 = time.perf_counter()
-    y = values if values is not None else _WORKER_SERIES
+    y = values
     train = y[:job.origin]
     scaler = StandardScaler().fit(train)
     z = torch.tensor(scaler.transform(train), dtype=torch.float32)  # (o,)
@@ -288,6 +279,8 @@ def _fit_neural(job: _NeuralJob, values: np.ndarray | None = None) -> _NeuralOut
 
 
 def _run_neural(jobs: list[_NeuralJob], values: np.ndarray, setup, log) -> list[_NeuralOut]:
+    from seqlab.experiments.workers import run_jobs
+
     done = []
 
     def report(out: _NeuralOut) -> None:
@@ -295,24 +288,7 @@ def _run_neural(jobs: list[_NeuralJob], values: np.ndarray, setup, log) -> list[
         log(f"[{len(done)}/{len(jobs)}] {out.family} seed {out.seed} origin {out.origin}: {out.steps} steps, "
             f"{out.seconds:.1f} s")
 
-    if setup.jobs == 1 or len(jobs) <= 1:
-        for job in jobs:
-            report(_fit_neural(job, values))
-        return done
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    with cf.ProcessPoolExecutor(max_workers=min(setup.jobs, len(jobs)), mp_context=mp.get_context("spawn"),
-                                initializer=_init_worker, initargs=(values, setup.threads)) as pool:
-        futures = [pool.submit(_fit_neural, job) for job in jobs]
-        try:
-            for fut in cf.as_completed(futures):
-                report(fut.result())
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
-    return done
+    return run_jobs(_fit_neural, jobs, values, workers=setup.jobs, threads=setup.threads, on_done=report)
 
 
 def _neural_origin(outs: list[_NeuralOut], y: np.ndarray, o: int, H: int) -> Origin:

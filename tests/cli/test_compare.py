@@ -145,7 +145,7 @@ def test_word_tokenizer_and_one_seed(tmp_path, seqlab, corpus):
     (["--models", "markov,hmm"], ["unknown model 'hmm'"]),
     (["--data", "nosuchkind:x"], ["unknown data spec"]),
     (["--data", "file:/nonexistent/corpus.txt"], ["/nonexistent/corpus.txt"]),
-    (["--data", "reverse"], ["text or series data spec"]),
+    (["--data", "copy-memory"], ["text, series or pairs data spec"]),
     (["--data", "sine", "--models", "markov"], ["unknown model 'markov' for series data"]),
     (["--data", "CORPUS", "--prompt", "the QZ"], ["'Q'", "'Z'"]),
     (["--budget", "soon"], ["--budget", "soon"]),
