@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     setup = ForecastSetup(model=args.model, data=args.data, horizon=args.horizon, run=args.run,
                           test_fraction=args.test_fraction, steps=args.steps, order=args.order,
                           hidden_size=args.hidden_size, context=args.context, samples=args.samples,
-                          ks=tuple(args.ks), seed=args.seed)
+                          ks=tuple(args.ks), seed=args.seed, progress=None)
     out = check_new_out_dir(args.out if args.out is not None else default_out_dir("forecast"))
     r = run_forecast(setup, log=lambda line: print(line, file=sys.stderr, flush=True))
     name, H, n, g = r.model_name, r.horizon, r.train_length, r.error_growth
@@ -101,4 +102,6 @@ def run(args: argparse.Namespace) -> int:
     print(table)
     print(gtable, end="")
     print(f"\nwrote {out}/forecast.png, forecast.csv, metrics.json")
+    print(f"next: open {out}/forecast.png   or   seqlab compare --data {shlex.quote(args.data)}   "
+          f"(every family in a rolling-origin backtest)")
     return 0

@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     setup = ProbeSetup(task=args.task, models=tuple(args.models), lengths=tuple(args.lengths),
                        steps=args.steps, hidden_size=args.hidden_size, batch_size=args.batch_size,
-                       lr=args.lr, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+                       lr=args.lr, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+                       progress=None)
     out = check_new_out_dir(args.out if args.out is not None else default_out_dir(f"probe-{args.task}"))
     result = run_probe(setup, log=lambda line: print(line, file=sys.stderr, flush=True))
     lengths, models = result.lengths, list(setup.models)
@@ -70,8 +71,12 @@ def run(args: argparse.Namespace) -> int:
             ["T", "baseline"] + models, [[r[0]] + [f"{v:.6f}" for v in r[1:]] for r in rows]), encoding="utf-8")
         plot_probe_scores(lengths, result.scores, result.baselines, tmp / "scores.png",
                           task=args.task, metric=result.metric)
-        plot_gradient_norms(result.grad_norms, tmp / "gradients.png",
-                            title=f"{args.task}, T={lengths[-1]}: gradient of the last output's loss")
+        T = lengths[-1]
+        # copy layout (seqlab.data.probes): inputs at t < 10, outputs at t >= T + 10; distance d = T + 19 - t
+        regions = ({"output": (0, 9), "delay": (10, T + 9), "input": (T + 10, T + 19)}
+                   if args.task == "copy" else None)
+        plot_gradient_norms(result.grad_norms, tmp / "gradients.png", regions=regions,
+                            title=f"{args.task}, T={T}: gradient of the last output's loss")
         record = {"task": args.task, "lengths": lengths, "metric": result.metric, "scores": result.scores,
                   "baselines": result.baselines,
                   "grad_norms": {m: [float(x) for x in g] for m, g in result.grad_norms.items()},
@@ -80,4 +85,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.task} probe, {result.metric} (lower is better; below the baseline = uses the distant past)\n")
     print(table, end="")
     print(f"\nwrote {out}/scores.md, scores.csv, scores.png, gradients.png, probe.json")
+    other = "adding" if args.task == "copy" else "copy"
+    print(f"next: open {out}/gradients.png   or   seqlab probe --task {other} --models {','.join(models)}")
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     setup = Seq2SeqSetup(task=args.task, model=args.model, n=args.n, steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, hidden_size=args.hidden_size,
-                         beams=args.beams, max_test=args.max_test, seed=args.seed)
+                         beams=args.beams, max_test=args.max_test, seed=args.seed, progress=None)
     out = check_new_out_dir(args.out if args.out is not None else default_out_dir("seq2seq"))
     with atomic_output_dir(out) as tmp:
         r = run_seq2seq(dataclasses.replace(setup, run_root=tmp),
@@ -87,4 +88,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"held-out NLL {nll.loss_nats:.4f} nats/token\n")
     print(table, end="")
     print(f"\nwrote {out}/results.md, results.csv, results.json, run/")
+    source = r.examples[0].source if r.examples else "abc"
+    print(f"next: seqlab attention {out}/run --text {shlex.quote(source)}   or   "
+          f"seqlab compare --data {shlex.quote(args.task)}   (every encoder-decoder, with and without attention)")
     return 0

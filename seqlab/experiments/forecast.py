@@ -70,6 +70,7 @@ class ForecastSetup:
     batch_size: int = 16
     lr: float = 3e-3
     device: str = "auto"                     # training device (seqlab.train)
+    progress: bool | None = False            # the Trainer's progress display (None: bar on a terminal, lines in a log)
 
     def __post_init__(self):
         self.ks = tuple(int(k) for k in self.ks)
@@ -167,7 +168,8 @@ def _train(setup: ForecastSetup, train_z, log):
                          min_lr=setup.lr, warmup_steps=setup.steps // 10, weight_decay=0.01, beta2=0.999,
                          grad_clip=1.0, eval_interval=setup.steps, log_interval=max(1, setup.steps // 10),
                          seed=setup.seed, device=setup.device)
-    trained = Trainer(model, LMTask(train_z, None, block_size=block), config, model_name=setup.model).fit()
+    trained = Trainer(model, LMTask(train_z, None, block_size=block), config, model_name=setup.model,
+                      progress=setup.progress).fit()
     if log:
         last = [r["train_loss"] for r in trained.history if r["train_loss"] is not None]
         log(f"trained {setup.model}: {trained.steps} steps"

@@ -61,6 +61,7 @@ class ProbeSetup:
     n_test: int = 256                                    # test examples per length
     seed: int = 0
     device: str = "auto"                                 # training device (seqlab.train)
+    progress: bool | None = False                        # each run's progress display (None: bar on a terminal, lines in a log)
 
     def __post_init__(self):
         self.models, self.lengths = tuple(self.models), tuple(int(T) for T in self.lengths)
@@ -121,7 +122,7 @@ def train_probe(model: ProbeTagger, data, setup: ProbeSetup):
                          warmup_steps=setup.steps // 10, weight_decay=0.0, beta2=0.999, grad_clip=1.0,
                          eval_interval=setup.steps, log_interval=max(1, setup.steps // 10),
                          seed=setup.seed, device=setup.device)
-    result = Trainer(model, task, config, model_name=model.kind).fit()
+    result = Trainer(model, task, config, model_name=model.kind, progress=setup.progress).fit()
     model.eval()
     return result
 

@@ -63,6 +63,7 @@ class Seq2SeqSetup:
     seed: int = 0                       # pairs, initialisation and batches
     run_root: Path | None = None        # write the trained model as the run folder run_root/run
     device: str = "auto"                # training device (seqlab.train)
+    progress: bool | None = False       # the Trainer's progress display (None: bar on a terminal, lines in a log)
 
     def __post_init__(self):
         from seqlab.data import data_kind
@@ -174,7 +175,7 @@ def run_seq2seq(setup: Seq2SeqSetup, log: Callable[[str], None] | None = None) -
                            split=FRACTIONS, train=config)
     trained = Trainer(model, Seq2SeqTask(prepared.parts["train"], prepared.parts["val"]), config,
                       run_dir=run_dir, model_name=name, run_config=run_config, tokenizer=tok, split=sp,
-                      data_kind="pairs").fit()
+                      data_kind="pairs", progress=setup.progress).fit()
     model.eval()
     score = evaluate(model, (src_test, tgt_test))
 
