@@ -5,9 +5,9 @@ two small scripts to the COPY (the page itself is not touched and, for seqlab re
 
 - in <head>, a trap that records any alert/confirm/prompt call and any Content-Security-Policy
   violation (a blocked fetch or script);
-- before </body>, a check that runs after `load`, waits for every <img> to decode and writes a
-  JSON summary into the DOM: image count, how many decoded (complete, naturalWidth > 0 and
-  `img.decode()` resolved), the body row count of each <table>, every resource URL that is not a
+- before </body>, a check that runs at `load` (when every <img> has loaded or failed) and writes a
+  JSON summary into the DOM: image count, how many decoded (complete with naturalWidth > 0),
+  the body row count of each <table>, every resource URL that is not a
   `data:` URI (attributes, inline CSS `url(...)`, and what the browser actually fetched), the
   number of other <script> elements, and the visible text.
 
@@ -94,16 +94,15 @@ _CHECK = """
     };
   }
   function check() {
-    var images = Array.prototype.slice.call(document.images);
-    Promise.all(images.map(function (img) {
-      return img.decode().then(function () { return img.complete && img.naturalWidth > 0; },
-                               function () { return false; });
-    })).then(function (decoded) {
-      var pre = document.createElement("pre");
-      pre.id = "%s";
-      pre.textContent = JSON.stringify(summarise(decoded));
-      document.body.appendChild(pre);
+    // synchronous at `load`: every <img> has loaded or failed by then, and a decoded image has its
+    // natural size (awaiting img.decode() let --dump-dom fire first on pages with large figures)
+    var decoded = Array.prototype.map.call(document.images, function (img) {
+      return img.complete && img.naturalWidth > 0;
     });
+    var pre = document.createElement("pre");
+    pre.id = "%s";
+    pre.textContent = JSON.stringify(summarise(decoded));
+    document.body.appendChild(pre);
   }
   if (document.readyState === "complete") check(); else window.addEventListener("load", check);
 })();

@@ -139,6 +139,8 @@ def test_word_tokenizer_and_one_seed(tmp_path, seqlab, corpus):
     setup = json.loads((out / "setup.json").read_text())
     assert setup["train_tokens"] < 0.9 * len(corpus.read_text()) / 3  # words (and newlines), not characters
     assert "next: " in result.out and "uniform guess" in result.out
+    table = [line for line in result.out.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 2 + 1 and max(len(line) for line in table) <= 120  # fits a 120-column terminal
 
 
 @pytest.mark.parametrize("argv, fragments", [
