@@ -179,9 +179,7 @@ class _Job:
 @dataclass
 class _Data:
     spec: str
-    tokenizer: object
-    split: object
-    parts: dict
+    prepared: object             # seqlab.data.prepare.Prepared of the pairs
     eos: int
     long_src: torch.Tensor | None
     long_targets: list | None
@@ -189,35 +187,37 @@ class _Data:
     beams: int
     max_test: int
 
+    @property
+    def tokenizer(self):
+        return self.prepared.tokenizer
+
+    @property
+    def split(self):
+        return self.prepared.split
+
+    @property
+    def parts(self):
+        return self.prepared.parts
+
 
 def _train_job(job: _Job, data: _Data) -> PairRun:
     from pathlib import Path
 
-    from seqlab.experiments.seq2seq import decode_all
+    from seqlab.experiments.seq2seq import decode_all, train_encoder_decoder
     from seqlab.models.registry import build_model
-    from seqlab.train.checkpoint import load_run, model_config_dict
-    from seqlab.train.config import RunConfig, TrainConfig
-    from seqlab.train.engine import Trainer
+    from seqlab.train.checkpoint import load_run
     from seqlab.train.scoring import evaluate
-    from seqlab.train.tasks import Seq2SeqTask
 
     t0 = time.perf_counter()
-    tok, sp = data.tokenizer, data.split
+    tok = data.tokenizer
+    sp = data.split
     torch.manual_seed(job.seed)
     model = build_model(job.family, vocab_size=tok.vocab_size, eos_token_id=data.eos, max_len=data.max_len,
                         **job.fields)
-    config = TrainConfig(steps=job.steps, batch_size=min(job.batch_size, len(sp.train)), lr=job.lr, min_lr=job.lr,
-                         warmup_steps=job.steps // 10, weight_decay=0.01, beta2=0.999, grad_clip=1.0,
-                         eval_interval=max(1, job.steps // 10), log_interval=max(1, job.steps // 20),
-                         seed=job.seed, device="cpu")
     run_dir = Path(job.run_dir) if job.run_dir else None
-    run_config = RunConfig(model=job.family, data=data.spec, model_config=model_config_dict(model),
-                           tokenizer="char", split=FRACTIONS, train=config)
-    trainer = Trainer(model, Seq2SeqTask(data.parts["train"], data.parts["val"]), config, run_dir=run_dir,
-                      model_name=job.family, run_config=run_config, tokenizer=tok, split=sp, data_kind="pairs",
-                      stage=run_dir is not None)
-    result = trainer.fit()
-    best = load_run(run_dir, which="best").model if run_dir is not None else trainer.model.eval()
+    result = train_encoder_decoder(model, job.family, data.spec, data.prepared, job.steps, job.batch_size, job.lr,
+                                   job.seed, run_dir=run_dir, evaluations=10, device="cpu")
+    best = load_run(run_dir, which="best").model if run_dir is not None else model.eval()
     src_test, tgt_test = data.parts["test"]
     nll = evaluate(best, (src_test, tgt_test)).loss_nats
     shown = sp.test[: data.max_test]
@@ -295,7 +295,7 @@ def run_pairs_compare(setup, log: Callable[[str], None] | None = None) -> PairsC
         widths += [long_src.shape[1], max(len(t) for t in long_targets) + 1]
     steps, batch, lr = TRAINING["tiny" if setup.size == "tiny" else "small"]
     steps = setup.steps or steps
-    data = _Data(spec, tok, sp, prepared.parts, prepared.model_fields["eos_token_id"], long_src, long_targets,
+    data = _Data(spec, prepared, prepared.model_fields["eos_token_id"], long_src, long_targets,
                  max(widths) + 1, setup.beams, setup.max_test)
     sizes = SIZES["tiny" if setup.size == "tiny" else "small"]
     root = Path(setup.run_root) if setup.run_root is not None else None

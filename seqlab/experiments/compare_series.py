@@ -11,8 +11,9 @@ The protocol:
   values recursively from y[:o_k];
 - entrants: `linear-ar` (order τ chosen by AIC on y[:o_k] among 1..max_lag, then least squares:
   statsmodels `AutoReg(trend="c")`, exact Gaussian intervals), the neural families `neural-ar`,
-  `rnn`, `lstm`, `gru`, `transformer` (Gaussian emission, trained with the Trainer for the same
-  training FLOPs, `budget`, then sampled: S recursive paths), and the baselines `naive`,
+  `rnn`, `lstm`, `gru`, `transformer` (Gaussian emission, trained for the same training FLOPs,
+  `budget`, with the training recipe of `seqlab forecast`, seqlab.experiments.forecast.train_forecaster;
+  then sampled: S recursive paths), and the baselines `naive`,
   `seasonal-naive` (season m from `;season=M` in the spec or `season`, else detected from the
   autocorrelation of the differenced training part, and stated), `mean`, `drift`
   (seqlab.models.baselines);
@@ -244,9 +245,8 @@ def _fit_neural(job: _NeuralJob, values: np.ndarray) -> _NeuralOut:
     """Fit one neural family on y[:origin] (scaled there) and sample H-step forecasts."""
     from seqlab.data.scaling import StandardScaler
     from seqlab.experiments.flops import train_flops_per_token
+    from seqlab.experiments.forecast import train_forecaster
     from seqlab.models.registry import build_model
-    from seqlab.train import Trainer, TrainConfig
-    from seqlab.train.tasks import LMTask
 
     t0 = time.perf_counter()
     y = values
@@ -265,12 +265,8 @@ def _fit_neural(job: _NeuralJob, values: np.ndarray) -> _NeuralOut:
     if steps < 10:
         raise ConfigError(f"a budget of {job.budget:.3g} FLOPs buys {job.family} only {steps} steps of "
                           f"{B} x {T} values; raise --budget to at least {10 * c * B * T:.2g}")
-    config = TrainConfig(steps=steps, batch_size=B, block_size=T, lr=job.recipe.lr,
-                         warmup_steps=min(30, max(1, steps // 10)), eval_interval=steps,
-                         log_interval=max(1, steps // 10), seed=job.seed, device="cpu")
-    trainer = Trainer(model, LMTask(z, None, block_size=T), config, model_name=job.family, progress=False)
-    result = trainer.fit()
-    model = trainer.model.eval()
+    result = train_forecaster(model, job.family, z, T, steps, B, job.recipe.lr, job.seed, device="cpu")
+    model = model.cpu().eval()
     context = z[-min(len(z), T):]  # (C,)
     fc = model.forecast(context, job.horizon, num_samples=SAMPLES, seed=job.seed)
     samples = scaler.inverse_transform(fc.samples.double().numpy())  # (S, H)

@@ -44,7 +44,7 @@ from seqlab.errors import ConfigError, DataError
 from seqlab.experiments.forecast_metrics import mase_scale
 
 __all__ = ["ForecastSetup", "ForecastResult", "ForecastErrors", "ErrorGrowth", "run_forecast",
-           "forecast_errors", "MODELS"]
+           "forecast_errors", "train_forecaster", "MODELS"]
 
 MODELS = ("ar", "rnn", "lstm", "gru", "transformer")
 CONTEXT = 64   # default history length fed to the model at each origin
@@ -155,21 +155,35 @@ def _build_model(setup: ForecastSetup):
     return build_model(setup.model, vocab_size=None, hidden_size=setup.hidden_size or 32, num_layers=1)
 
 
+def train_forecaster(model, name: str, train_z, block: int, steps: int, batch_size: int, lr: float, seed: int,
+                     device: str = "auto", progress: bool | None = False):
+    """Train a real-valued model on a scaled training series -> TrainResult; the one training recipe
+    of `seqlab forecast` and the series compare (seqlab.experiments.compare_series).
+
+    seqlab.train.Trainer on an LMTask of train_z (windows of `block` values), `steps` steps of
+    `batch_size` windows, AdamW (betas 0.9, 0.999; weight decay 0.01 on matrices), the rate rising
+    linearly to `lr` over the first tenth of the steps and constant after, gradient norm clipped at 1.
+    Closed-form models (LinearAR) are fitted once. No validation part: nothing is selected.
+    """
+    from seqlab.train.config import TrainConfig
+    from seqlab.train.engine import Trainer
+    from seqlab.train.tasks import LMTask
+
+    config = TrainConfig(steps=steps, batch_size=batch_size, block_size=block, lr=lr, min_lr=lr,
+                         warmup_steps=steps // 10, weight_decay=0.01, beta2=0.999, grad_clip=1.0,
+                         eval_interval=steps, log_interval=max(1, steps // 10), seed=seed, device=device)
+    return Trainer(model, LMTask(train_z, None, block_size=block), config, model_name=name, progress=progress).fit()
+
+
 def _train(setup: ForecastSetup, train_z, log):
     """Build and train the model on the scaled training part -> (model, block, TrainResult)."""
-    from seqlab.train.config import TrainConfig
-    from seqlab.train.engine import Trainer, seed_everything
-    from seqlab.train.tasks import LMTask
+    from seqlab.train.engine import seed_everything
 
     seed_everything(setup.seed)
     model = _build_model(setup)
     block = min(getattr(model.config, "block_size", None) or BLOCK, len(train_z) - 1)
-    config = TrainConfig(steps=setup.steps, batch_size=setup.batch_size, block_size=block, lr=setup.lr,
-                         min_lr=setup.lr, warmup_steps=setup.steps // 10, weight_decay=0.01, beta2=0.999,
-                         grad_clip=1.0, eval_interval=setup.steps, log_interval=max(1, setup.steps // 10),
-                         seed=setup.seed, device=setup.device)
-    trained = Trainer(model, LMTask(train_z, None, block_size=block), config, model_name=setup.model,
-                      progress=setup.progress).fit()
+    trained = train_forecaster(model, setup.model, train_z, block, setup.steps, setup.batch_size, setup.lr,
+                               setup.seed, setup.device, setup.progress)
     if log:
         last = [r["train_loss"] for r in trained.history if r["train_loss"] is not None]
         log(f"trained {setup.model}: {trained.steps} steps"

@@ -40,7 +40,7 @@ from typing import Callable
 from seqlab.errors import ConfigError, DataError
 
 __all__ = ["Seq2SeqSetup", "Seq2SeqResult", "Seq2SeqExample", "run_seq2seq", "recorded_spec",
-           "decode_all", "MODELS"]
+           "decode_all", "train_encoder_decoder", "MODELS"]
 
 MODELS = {"rnn-attention": "seq2seq-rnn", "transformer": "seq2seq-transformer"}  # name -> registry name
 FRACTIONS = (0.8, 0.1, 0.1)
@@ -139,16 +139,43 @@ def decode_all(model, tokenizer, src, max_len: int, beams: int) -> list[str]:
     return out
 
 
+def train_encoder_decoder(model, name: str, spec: str, prepared, steps: int, batch_size: int, lr: float,
+                          seed: int, run_dir: Path | None = None, evaluations: int = 1, device: str = "auto",
+                          progress: bool | None = False):
+    """Train an encoder-decoder on prepared pairs -> TrainResult; the one training recipe of
+    `seqlab seq2seq` and the pairs compare (seqlab.experiments.compare_pairs).
+
+    seqlab.train.Trainer on a Seq2SeqTask of the training pairs, `steps` steps of `batch_size`
+    pairs, AdamW (betas 0.9, 0.999; weight decay 0.01 on matrices), the rate rising linearly to `lr`
+    over the first tenth of the steps and constant after, gradient norm clipped at 1; the validation
+    pairs' NLL is computed `evaluations` times (evenly spaced, the last at the end) and the best
+    weights are kept in run_dir/best. With `run_dir` the Trainer writes a run folder that
+    `seqlab eval` and `seqlab generate` accept (data spec `spec`, character tokenizer).
+    """
+    from seqlab.train.checkpoint import model_config_dict
+    from seqlab.train.config import RunConfig, TrainConfig
+    from seqlab.train.engine import Trainer
+    from seqlab.train.tasks import Seq2SeqTask
+
+    sp = prepared.split
+    config = TrainConfig(steps=steps, batch_size=min(batch_size, len(sp.train)), lr=lr, min_lr=lr,
+                         warmup_steps=steps // 10, weight_decay=0.01, beta2=0.999, grad_clip=1.0,
+                         eval_interval=max(1, steps // max(1, evaluations)),
+                         log_interval=max(1, min(10, steps // 10)), seed=seed, device=device)
+    run_config = RunConfig(model=name, data=spec, model_config=model_config_dict(model), tokenizer="char",
+                           split=FRACTIONS, train=config)
+    return Trainer(model, Seq2SeqTask(prepared.parts["train"], prepared.parts["val"]), config, run_dir=run_dir,
+                   model_name=name, run_config=run_config, tokenizer=prepared.tokenizer, split=sp,
+                   data_kind="pairs", progress=progress, stage=run_dir is not None).fit()
+
+
 def run_seq2seq(setup: Seq2SeqSetup, log: Callable[[str], None] | None = None) -> Seq2SeqResult:
     """Prepare the pairs, train the encoder-decoder, score it on the test part."""
     from seqlab.data import exact_match
     from seqlab.data.prepare import prepare_data
     from seqlab.models.registry import build_model
-    from seqlab.train.checkpoint import model_config_dict
-    from seqlab.train.config import RunConfig, TrainConfig
-    from seqlab.train.engine import Trainer, seed_everything
+    from seqlab.train.engine import seed_everything
     from seqlab.train.scoring import evaluate
-    from seqlab.train.tasks import Seq2SeqTask
 
     spec = recorded_spec(setup.task, setup.n, setup.seed)
     prepared = prepare_data(spec, "char", FRACTIONS, min_part=1)
@@ -166,16 +193,10 @@ def run_seq2seq(setup: Seq2SeqSetup, log: Callable[[str], None] | None = None) -
     if log:
         log(f"seq2seq {setup.model} on {spec}: {len(sp.train)} training / {len(sp.test)} test pairs, "
             f"V={tok.vocab_size}, {setup.steps} steps")
-    config = TrainConfig(steps=setup.steps, batch_size=min(setup.batch_size, len(sp.train)), lr=setup.lr,
-                         min_lr=setup.lr, warmup_steps=setup.steps // 10, weight_decay=0.01, beta2=0.999,
-                         grad_clip=1.0, eval_interval=setup.steps, log_interval=max(1, min(10, setup.steps // 10)),
-                         seed=setup.seed, device=setup.device)
     run_dir = None if setup.run_root is None else Path(setup.run_root) / "run"
-    run_config = RunConfig(model=name, data=spec, model_config=model_config_dict(model), tokenizer="char",
-                           split=FRACTIONS, train=config)
-    trained = Trainer(model, Seq2SeqTask(prepared.parts["train"], prepared.parts["val"]), config,
-                      run_dir=run_dir, model_name=name, run_config=run_config, tokenizer=tok, split=sp,
-                      data_kind="pairs", progress=setup.progress).fit()
+    trained = train_encoder_decoder(model, name, spec, prepared, setup.steps, setup.batch_size, setup.lr,
+                                    setup.seed, run_dir=run_dir, evaluations=1, device=setup.device,
+                                    progress=setup.progress)
     model.eval()
     score = evaluate(model, (src_test, tgt_test))
 
