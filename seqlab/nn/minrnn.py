@@ -19,7 +19,8 @@ The log-space scan (Heinsen 2023): with a*_t = Σ_{k<=t} log a_k,
 which needs b_t > 0 (hence g(·) > 0 below) but not h_0 > 0: h_0 enters linearly, so any initial
 state works. a*_t falls by about 0.7 per step with fresh weights and the second term cancels
 a*_t against a sum of similar size, so float32 loses about |a*_t|·6e-8 relative precision; the scan
-restarts every `chunk_size` steps (C, default 256) from the carried h, which bounds that loss.
+restarts every `chunk_size` steps (C, default 64) from the carried h, which bounds that loss and,
+on CPU, was the fastest chunk length (the scan does O(C log C) work per chunk).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from torch import Tensor, nn
 
 from seqlab.errors import ConfigError, DataError
 
-__all__ = ["MinGRU", "MinLSTM", "MinRNNState", "log_space_scan", "g", "log_g"]
+__all__ = ["MinGRU", "MinLSTM", "MinRNNState", "log_space_scan", "logcumsumexp"]
 
 
 class MinRNNState(NamedTuple):
@@ -51,17 +52,32 @@ def log_g(x: Tensor) -> Tensor:
     return torch.where(x >= 0, torch.log(x.clamp(min=0) + 0.5), -F.softplus(-x))
 
 
-def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor, chunk_size: int = 256) -> Tensor:
+def logcumsumexp(z: Tensor) -> Tensor:
+    """log Σ_{k<=t} exp(z_k) along dim 1, as a parallel prefix of logaddexp (Hillis & Steele doubling).
+
+    Equals torch.logcumsumexp (tested to 1e-10), but torch's CPU kernel is a scalar loop (~25 ns per
+    element) while each doubling pass is one vectorised logaddexp: ⌈log2 C⌉ passes made the
+    minGRU training step (B=8, T=2048, H=128, one thread) 370 -> 230 ms at C=256 and 160 ms at C=64.
+    """
+    shift = 1
+    while shift < z.size(1):
+        # element t absorbs the sum of the `shift` elements before its current window
+        z = torch.cat([z[:, :shift], torch.logaddexp(z[:, shift:], z[:, :-shift])], dim=1)
+        shift *= 2
+    return z
+
+
+def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor, chunk_size: int = 64) -> Tensor:
     """All h_t of h_t = a_t ⊙ h_{t-1} + b_t, t = 1..T, from log a_t, log b_t (B, T, H) and h_0 (B, H).
 
-    Returns (B, T, H). Work O(T), depth O(T / C) sequential restarts of a parallel cumsum.
+    Returns (B, T, H). Work O(T log C); T / C sequential chunks, each a parallel scan of depth log C.
     """
     outs, h = [], h0
     for la, lb in zip(log_a.split(chunk_size, dim=1), log_b.split(chunk_size, dim=1)):
         # a*_t = Σ_{k<=t} log a_k   (log of the product of the coefficients since the chunk start)
         a_star = la.cumsum(dim=1)                                               # (B, C, H)
         # log Σ_{k<=t} b_k Π_{k<j<=t} a_j = a*_t + logcumsumexp_{k<=t}(log b_k - a*_k)
-        log_sum_b = a_star + torch.logcumsumexp(lb - a_star, dim=1)             # (B, C, H)
+        log_sum_b = a_star + logcumsumexp(lb - a_star)                          # (B, C, H)
         # h_t = exp(a*_t) ⊙ h_0 + exp(that)
         hs = a_star.exp() * h.unsqueeze(1) + log_sum_b.exp()                    # (B, C, H)
         outs.append(hs)
@@ -74,7 +90,7 @@ class _MinRNN(nn.Module):
 
     num_gates: int
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, chunk_size: int = 256,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, chunk_size: int = 64,
                  device=None, dtype=None) -> None:
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("chunk_size", chunk_size)):
