@@ -52,6 +52,10 @@ def _model_class(name: Any, path: Path):
             continue
         if cls.__name__ == name:
             return cls, cfg_cls
+    if name == "Seq2Seq":  # folders saved before the seq2seq architectures had classes of their own
+        from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+        return Seq2Seq, Seq2SeqConfig
     raise CheckpointError(f"{path}: class {name!r} is not a seqlab model")
 
 

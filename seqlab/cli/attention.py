@@ -11,6 +11,11 @@ normal forward pass (captured with forward pre-hooks), so the picture is the com
 
 Also prints, per layer and head, the mean attention distance Σ_s α_{t,s} (t - s) averaged over
 queries t: small for heads that read the previous few tokens, large for long-range heads.
+
+On a seq2seq run TEXT is the source: the model translates it (greedy, at most 2 S + 16 tokens) and
+the figure shows where each decoding step looked in the source, from the model's `cross_attention` (the Bahdanau α_t of
+seq2seq-rnn, one panel; every decoder layer and head of seq2seq-transformer); rows are the output
+tokens and <eos>, columns the source tokens. seq2seq-rnn-noattn has no attention to show.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from seqlab.errors import ConfigError
 EXAMPLE = """examples:
   seqlab attention runs/compare-20260101-120000/transformer --text "def main():"
   seqlab attention runs/gpt --text "The quick brown fox" --out fox.png
+  seqlab attention runs/reverse --text "abcdef"        # a seq2seq run: attention over the source
 
 writes: OUT (default DIR/attention.png), one heatmap per (layer, head), masked cells hatched
         grey, with a colour bar; token labels for up to 64 tokens
@@ -91,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.run_dir} holds a real-valued model; attention needs a token transformer run")
     if not args.text:
         raise ConfigError("--text is empty")
+    if hasattr(model, "cross_attention"):
+        return _run_seq2seq(args, loaded)
     ids = tokenizer.encode(args.text, errors="strict")
     block = getattr(model.config, "block_size", None)
     if block is not None and len(ids) > block:
@@ -113,4 +121,38 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(["layer"] + [f"head {j}" for j in range(h)], rows, digits=2), end="")
     print(f"\nwrote {out}")
     print(f"next: open {out}   or   seqlab generate {args.run_dir} --prompt {shlex.quote(args.text[:20])}")
+    return 0
+
+
+def _run_seq2seq(args: argparse.Namespace, loaded) -> int:
+    """`seqlab attention` on an encoder-decoder run: translate TEXT, draw its attention over TEXT."""
+    import torch
+
+    from seqlab.plots.attention import plot_attention
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    name = loaded.config.model
+    src = torch.tensor(tokenizer.encode(args.text, errors="strict"), dtype=torch.long)  # (S,)
+    eos = model.config.eos_token_id
+    limit = min(2 * len(src) + 16, model.config.max_len - 1)  # output tokens shown at most
+    out = model.translate(src[None], max_len=limit)[0]  # output tokens, eos cut
+    ended = eos is not None and len(out) < limit  # the step that emitted <eos> gets a row too
+    tgt = torch.tensor(out + ([eos] if ended else []), dtype=torch.long)  # (T,)
+    weights = model.cross_attention(src, tgt)  # (L, h, T, S) or None
+    if weights is None:
+        raise ConfigError(f"{args.run_dir} is a {name} run: its decoder reads only the encoder's final "
+                          f"state, there is no attention over the source to show")
+    L, h, T, S = weights.shape
+    rows = [tokenizer.decode([i]) for i in out] + (["<eos>"] if ended else [])
+    cols = [tokenizer.decode([i]) for i in src.tolist()]
+    path = args.out if args.out is not None else Path(args.run_dir) / "attention.png"
+    plot_attention(weights.float().numpy(), rows, path, keys=cols,
+                   title=f"{name} attention over the source {args.text[:40]!r} ({L} layers x {h} heads)")
+    mean = weights.float().mean((0, 1))  # (T, S), over layers and heads
+    print(f"translation: {tokenizer.decode(out)!r}\n")
+    print("most attended source token per output token (mean over layers and heads):\n")
+    table = [[rows[t], cols[int(mean[t].argmax())], float(mean[t].max())] for t in range(T)]
+    print(markdown_table(["output", "source", "weight"], table, digits=2), end="")
+    print(f"\nwrote {path}")
+    print(f"next: open {path}   or   seqlab generate {args.run_dir} --prompt {shlex.quote(args.text[:20])}")
     return 0

@@ -36,7 +36,7 @@ from seqlab.cli.options import add_dataclass_options, dataclass_from_args, given
 from seqlab.errors import ConfigError
 
 MODEL_NAMES = ("markov", "ar", "neural-ar", "rnn", "lstm", "gru", "transformer",
-               "seq2seq-rnn", "seq2seq-transformer")
+               "seq2seq-rnn", "seq2seq-transformer", "seq2seq-rnn-noattn")
 # fields the command fills in itself (from the tokenizer, the model name, or the training options)
 _FIXED_FIELDS = ("vocab_size", "cell", "arch", "block_size")
 

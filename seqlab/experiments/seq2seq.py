@@ -28,7 +28,7 @@ the run folder run_root/run (config, tokenizer, weights, metrics), a run `seqlab
 `seqlab generate` accept.
 
 Models: `rnn-attention` is the Bahdanau RNN encoder-decoder (registry name seq2seq-rnn),
-`transformer` the Transformer encoder-decoder (seq2seq-transformer); see seqlab/models/seq2seq.py.
+`transformer` the Transformer encoder-decoder (seq2seq-transformer); see the seqlab/models/seq2seq/ package.
 """
 
 from __future__ import annotations

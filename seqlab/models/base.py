@@ -10,7 +10,9 @@ given that summary). A subclass supplies only the context, through three methods
     step(x_t, state)           x_t (B,) or None (= read the start symbol) -> (params (B, P), state):
                                the incremental form of `conditionals`, one element per call
 
-and, if its state's batch axis is not 0, `reorder_state`. The base class derives the rest:
+The state contract: a state is a typed NamedTuple of tensors (one per family), every tensor with
+batch on axis 0, passed in and returned, never changed in place; so `reorder_state` (beam search,
+forecast paths) is implemented once, here. The base class derives the rest:
 
     forward(x, targets)  -> (out, loss)    training step (nanoGPT style)
     log_prob(x, lengths) -> (B,) nats      chain rule Σ_t log P(x_t | x_<t)
@@ -70,8 +72,6 @@ class SequenceModel(nn.Module):
     """
 
     config_class: ClassVar[type | None] = None
-    state_batch_dim: ClassVar[int] = 0  # batch axis of every tensor in the incremental state
-
     def __init__(self, config):
         super().__init__()
         self.config = config
@@ -118,8 +118,24 @@ class SequenceModel(nn.Module):
         raise NotImplementedError
 
     def reorder_state(self, state, index: torch.Tensor):
-        """Select/reorder batch rows of a state (beam search): index (B',) -> state with batch B'."""
-        return _map_tensors(state, lambda t: t.index_select(self.state_batch_dim, index))
+        """Select/reorder batch rows of a state (beam search): index (B',) -> state with batch B'.
+
+        Maps over the state's tensors (batch on axis 0 by the state contract); a new state, the old
+        one is left as it was.
+        """
+        return _map_tensors(state, lambda t: t.index_select(0, index))
+
+    def _legacy_keys(self) -> dict[str, str]:
+        """{state_dict key written by an earlier seqlab: its key now}; renamed on load, so run
+        folders of earlier versions still load (strict)."""
+        return {}
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # state_dict is load_state_dict's own copy: renaming in it leaves the caller's dict alone
+        for old, new in self._legacy_keys().items():
+            if prefix + old in state_dict and prefix + new not in state_dict:
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def start(self, batch_size: int):
         """(params (B, P) of x_0, state after reading the start symbol)."""
@@ -333,9 +349,11 @@ def trainer_fit(model: nn.Module, task, steps: int, batch_size: int, lr: float, 
 
 
 def _map_tensors(obj, fn):
-    """Apply fn to every tensor in a nested tuple/list/dict state (None passes through)."""
+    """Apply fn to every tensor in a nested NamedTuple/tuple/list/dict state (None passes through)."""
     if torch.is_tensor(obj):
         return fn(obj)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a NamedTuple state
+        return type(obj)(*(_map_tensors(o, fn) for o in obj))
     if isinstance(obj, (tuple, list)):
         return type(obj)(_map_tensors(o, fn) for o in obj)
     if isinstance(obj, dict):

@@ -1,14 +1,14 @@
 """Emissions: the distribution of the next element given a model's summary of the past.
 
 A sequence model = a context (how x_<t is summarised) + an emission (the distribution of x_t given
-that summary). Emissions here hold no weights: a model's output head produces their *parameters*,
-always one float tensor whose last axis is the distribution's parameters, so code that slices or
-concatenates along time treats both kinds the same:
+that summary). Emissions here hold no weights: a model's output head (seqlab.models.heads) produces
+their *parameters*, always one float tensor whose last axis is the distribution's parameters, so
+code that slices or concatenates along time treats both kinds the same:
 
     categorical  params (..., V)  logits;          P(x = v) = softmax(params)_v
     gaussian     params (..., 2)  (mean, log_std); p(x) = N(x; mean, exp(log_std)^2)
 
-Shapes: B batch, T time, V vocabulary, D input features of a head.
+Shapes: B batch, T time, V vocabulary.
 
 Ignored targets: a token target of -100 (`IGNORE_INDEX`, torch's cross-entropy convention) or a NaN
 real target contributes 0 to log-probabilities and is left out of counts (`scored(x)`).
@@ -19,14 +19,13 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from seqlab.errors import ConfigError
 
 IGNORE_INDEX = -100
 LOG_STD_MIN, LOG_STD_MAX = -7.0, 7.0  # keeps exp(log_std) finite and > 0 in float32
 
-__all__ = ["IGNORE_INDEX", "Emission", "Categorical", "Gaussian", "GaussianHead", "make_emission"]
+__all__ = ["IGNORE_INDEX", "LOG_STD_MIN", "LOG_STD_MAX", "Emission", "Categorical", "Gaussian", "make_emission"]
 
 
 class Emission:
@@ -150,21 +149,6 @@ class Gaussian(Emission):
 
     def mode(self, params):
         return params[..., 0].float()
-
-
-class GaussianHead(nn.Module):
-    """Output head for real values: features (..., D) -> params (..., 2) = (mean, log_std).
-
-    log_std is clamped to [LOG_STD_MIN, LOG_STD_MAX] so σ never under- or overflows.
-    """
-
-    def __init__(self, in_features: int):
-        super().__init__()
-        self.proj = nn.Linear(in_features, 2)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        p = self.proj(h)  # (..., 2)
-        return torch.stack([p[..., 0], p[..., 1].clamp(LOG_STD_MIN, LOG_STD_MAX)], dim=-1)
 
 
 def make_emission(vocab_size: int | None) -> Emission:

@@ -12,22 +12,31 @@ parameters (V logits, or 2 = (mean, log_std) for real values).
     params_t = W_o h^(L) + b_o      -> logits (V,) or (mean, log_std)
 
 So P(x_t | x_<t) depends on the last tau elements only, like an order-tau Markov model, but shares
-statistical strength between similar contexts through the embeddings. e_BOS is a learned start
-embedding (row V of the token table; a separate vector for real values).
+statistical strength between similar contexts through the embeddings. e_BOS is the learned start
+input of seqlab.models.inputs (row V of the token table; a start vector for real values); the
+output layer is seqlab.models.heads.OutputHead (untied logits, or Gaussian).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from seqlab.errors import ConfigError
 from seqlab.models.base import build_config, SequenceModel
-from seqlab.models.emissions import GaussianHead
+from seqlab.models.heads import OutputHead
+from seqlab.models.inputs import InputEmbedding
 
-__all__ = ["NeuralAR", "NeuralARConfig"]
+__all__ = ["NeuralAR", "NeuralARConfig", "NeuralARState"]
+
+
+class NeuralARState(NamedTuple):
+    """The window of the last tau input embeddings, oldest first."""
+
+    window: torch.Tensor  # (B, tau, E)
 
 
 @dataclasses.dataclass
@@ -61,10 +70,10 @@ class NeuralAR(SequenceModel):
     """Bengio-style neural n-gram over tokens (categorical) or real values (Gaussian).
 
     Inputs: x (B, T) LongTensor ids in [0, V) or FloatTensor values.
-    Weights: embed (V+1, E) for tokens (row V = BOS) or embed Linear(1, E) + bos (E,) for real
-    values; mlp: num_layers x (Linear, Tanh, Dropout), the first from tau*E; head Linear(H, V) or
-    GaussianHead(H).
-    State (incremental decoding): the window of the last tau embeddings (B, tau, E).
+    Weights: embed (seqlab.models.inputs.InputEmbedding: a (V+1, E) table, row V = BOS, or a value
+    projection and start vector); mlp: num_layers x (Linear, Tanh, Dropout), the first from tau*E;
+    head (seqlab.models.heads.OutputHead: Linear(H, V) logits or Gaussian).
+    State (incremental decoding): NeuralARState(window (B, tau, E)).
     """
 
     config_class = NeuralARConfig
@@ -73,29 +82,24 @@ class NeuralAR(SequenceModel):
         config = build_config(NeuralARConfig, config, fields)
         super().__init__(config)
         c = config
-        self.tau, self.real = c.tau, c.vocab_size is None
-        if self.real:
-            self.embed = nn.Linear(1, c.embed_dim)
-            self.bos = nn.Parameter(torch.randn(c.embed_dim) * 0.1)
-        else:
-            self.embed = nn.Embedding(c.vocab_size + 1, c.embed_dim)
+        self.tau = c.tau
+        self.embed = InputEmbedding(c.vocab_size, c.embed_dim)
         layers, width = [], c.tau * c.embed_dim
         for _ in range(c.num_layers):
             layers += [nn.Linear(width, c.hidden_size), nn.Tanh(), nn.Dropout(c.dropout)]
             width = c.hidden_size
         self.mlp = nn.Sequential(*layers)
-        self.head = GaussianHead(width) if self.real else nn.Linear(width, c.vocab_size)
+        self.head = OutputHead(width, c.vocab_size)
 
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        """x (...) -> (..., E)."""
-        if self.real:
-            return self.embed(x.to(self.embed.weight.dtype).unsqueeze(-1))
-        return self.embed(x.long())
+    def _legacy_keys(self) -> dict[str, str]:
+        if self.embed.tokens:  # token weights kept their names
+            return {}
+        return {"embed.weight": "embed.proj.weight", "embed.bias": "embed.proj.bias", "bos": "embed.bos",
+                "head.proj.weight": "head.weight", "head.proj.bias": "head.bias"}
 
     def _bos(self, batch_size: int) -> torch.Tensor:
         """The start window: tau copies of e_BOS, (B, tau, E)."""
-        e = self.bos if self.real else self.embed.weight[self.config.vocab_size]
-        return e.expand(batch_size, self.tau, -1)
+        return self.embed.start(batch_size).expand(-1, self.tau, -1)
 
     def _head(self, z: torch.Tensor) -> torch.Tensor:
         """Windows z (..., tau*E) -> emission params (..., P)."""
@@ -104,16 +108,17 @@ class NeuralAR(SequenceModel):
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T) -> params (B, T+1, P); params[:, t] from the window (x_{t-tau}..x_{t-1})."""
         B, T = x.shape
-        e = torch.cat([self._bos(B), self._embed(x)], 1)  # (B, tau+T, E)
+        e = torch.cat([self._bos(B), self.embed(x)], 1)  # (B, tau+T, E)
         z = e.unfold(1, self.tau, 1)  # (B, T+1, E, tau)
         z = z.transpose(2, 3).reshape(B, T + 1, -1)  # (B, T+1, tau*E): oldest first
         return self._head(z)
 
-    def init_state(self, batch_size: int):
-        return self._bos(batch_size).clone()  # (B, tau, E)
+    def init_state(self, batch_size: int) -> NeuralARState:
+        return NeuralARState(self._bos(batch_size).clone())  # (B, tau, E)
 
-    def step(self, x_t, state):
-        """Read x_t (B,) (None: the start symbol) -> (params (B, P), window (B, tau, E))."""
+    def step(self, x_t, state: NeuralARState):
+        """Read x_t (B,) (None: the start symbol) -> (params (B, P), NeuralARState)."""
+        window = state.window
         if x_t is not None:
-            state = torch.cat([state[:, 1:], self._embed(x_t)[:, None]], 1)  # (B, tau, E)
-        return self._head(state.reshape(state.shape[0], -1)), state
+            window = torch.cat([window[:, 1:], self.embed(x_t)[:, None]], 1)  # (B, tau, E)
+        return self._head(window.reshape(window.shape[0], -1)), NeuralARState(window)

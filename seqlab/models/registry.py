@@ -22,8 +22,9 @@ _ENTRIES = {
     "lstm": ("seqlab.models.rnn", "RNNLM", "RNNConfig", {"cell": "lstm"}),
     "gru": ("seqlab.models.rnn", "RNNLM", "RNNConfig", {"cell": "gru"}),
     "transformer": ("seqlab.models.transformer", "TransformerLM", "TransformerConfig", {}),
-    "seq2seq-rnn": ("seqlab.models.seq2seq", "Seq2Seq", "Seq2SeqConfig", {"arch": "rnn"}),
-    "seq2seq-transformer": ("seqlab.models.seq2seq", "Seq2Seq", "Seq2SeqConfig", {"arch": "transformer"}),
+    "seq2seq-rnn": ("seqlab.models.seq2seq", "Seq2SeqRNN", "Seq2SeqConfig", {"arch": "rnn"}),
+    "seq2seq-transformer": ("seqlab.models.seq2seq", "Seq2SeqTransformer", "Seq2SeqConfig", {"arch": "transformer"}),
+    "seq2seq-rnn-noattn": ("seqlab.models.seq2seq", "Seq2SeqRNNNoAttn", "Seq2SeqConfig", {"arch": "rnn-noattn"}),
 }
 NAMES = tuple(_ENTRIES)
 

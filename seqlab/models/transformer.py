@@ -10,24 +10,28 @@ model that keeps the whole history), read after an internal start symbol at posi
     z   <- z + SA(LN_1(z)) (causal),   z <- z + FF(LN_2(z))             n_layer times
     P(x_t | x_<t) = emission(W_o LN_f(z_t) + b_o)
 
-e: token embedding of V + 1 rows (row V is BOS) or, for real values, w_in x + b_in with a learned
-start vector; p: sinusoidal or learned positions; s = sqrt(d) with sinusoidal positions on tokens
-(Vaswani et al. sec. 3.4), else 1. With `tie_weights`, W_o = E[:V] is read from the
-embedding weight directly, so the state_dict has no shared tensors (safetensors-safe).
+e, e(BOS): seqlab.models.inputs (a token table of V + 1 rows, row V is BOS, or for real values
+w_in x + b_in with a learned start vector); p: sinusoidal or learned positions; s = sqrt(d) with
+sinusoidal positions on tokens (Vaswani et al. sec. 3.4), else 1. W_o, b_o: seqlab.models.heads;
+with `tie_weights`, W_o = E[:V] is read from the embedding weight directly, so the state_dict has
+no shared tensors (safetensors-safe).
 
-Incremental decoding: the state holds one seqlab.nn KVCache per layer and the elements read so
-far; each step feeds one element at position len(cache). The context is `block_size` elements
-(+ BOS): once full, generation slides the window (recomputes the caches on the last block_size
-elements, as nanoGPT crops its context); `conditionals`/`log_prob` take at most block_size (+1 for
-log_prob) elements and raise DataError beyond. The caches and the elements read so far are kept in
-the parameters' dtype and device.
+Incremental decoding: the state is a TransformerState (the state contract of seqlab.models.base):
+every layer's cached keys and values stacked into two tensors with batch first, and the elements
+read so far; each step feeds one element at position n (the positions cached). The context is
+`block_size` elements (+ BOS): once full, generation slides the window (recomputes the caches on
+the last block_size elements, as nanoGPT crops its context); `conditionals`/`log_prob` take at
+most block_size (+1 for log_prob) elements and raise DataError beyond. The state is kept in the
+parameters' dtype and device.
 
-Shapes: B batch, T time, d d_model, h n_head, F dim_feedforward, V vocab_size, P emission params.
+Shapes: B batch, T time, d d_model, h n_head, d_k = d / h, L n_layer, n positions cached,
+F dim_feedforward, V vocab_size, P emission params.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -35,9 +39,35 @@ from torch import nn
 from seqlab import nn as snn
 from seqlab.errors import ConfigError, DataError
 from seqlab.models.base import SequenceModel, build_config
-from seqlab.models.emissions import GaussianHead
+from seqlab.models.heads import LEGACY_KEYS, OutputHead
+from seqlab.models.inputs import InputEmbedding
 
-__all__ = ["TransformerConfig", "TransformerLM"]
+__all__ = ["TransformerConfig", "TransformerLM", "TransformerState", "kv_caches", "stack_caches"]
+
+
+class TransformerState(NamedTuple):
+    """KV cache of every layer and the elements read so far, batch first."""
+
+    k: torch.Tensor  # (B, L, h, n, d_k) keys of the n positions read (BOS included)
+    v: torch.Tensor  # (B, L, h, n, d_k) values
+    x: torch.Tensor  # (B, n - 1) the elements read after BOS ((B, 0) before and after BOS)
+
+
+def kv_caches(k: torch.Tensor, v: torch.Tensor, static: bool = False) -> list[snn.KVCache]:
+    """Stacked keys/values k, v (B, L, h, n, d) -> one seqlab.nn KVCache per layer (empty if n = 0).
+
+    The caches are fresh objects over views of k and v: appending to them never changes k or v.
+    """
+    caches = [snn.KVCache(static=static) for _ in range(k.shape[1])]
+    if k.shape[3]:
+        for layer, cache in enumerate(caches):
+            cache.k, cache.v = k[:, layer], v[:, layer]  # (B, h, n, d)
+    return caches
+
+
+def stack_caches(caches: list[snn.KVCache]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One KVCache per layer, each holding (B, h, n, d) -> k, v (B, L, h, n, d)."""
+    return torch.stack([c.k for c in caches], 1), torch.stack([c.v for c in caches], 1)
 
 
 @dataclass
@@ -71,7 +101,11 @@ class TransformerConfig:
 
 
 class TransformerLM(SequenceModel):
-    """Decoder-only Transformer; `TransformerLM(vocab_size=V, block_size=64)` or `TransformerLM(cfg)`."""
+    """Decoder-only Transformer; `TransformerLM(vocab_size=V, block_size=64)` or `TransformerLM(cfg)`.
+
+    Weights: embed (InputEmbedding), pos (learned positions only), blocks (seqlab.nn
+    TransformerEncoder, causal), head (OutputHead: tied, untied or Gaussian). State: TransformerState.
+    """
 
     config_class = TransformerConfig
 
@@ -80,23 +114,19 @@ class TransformerLM(SequenceModel):
         super().__init__(config)
         c = config
         d, ff = c.d_model, c.dim_feedforward or 4 * c.d_model
-        self.tokens = c.vocab_size is not None
-        self.tied = self.tokens and c.tie_weights
-        if self.tokens:
-            self.embed = nn.Embedding(c.vocab_size + 1, d)  # row V is BOS
-            # Sinusoidal positions have amplitude 1, so, as in Vaswani et al. (sec. 3.4), token
-            # embeddings are scaled by sqrt(d) (initialised at std d^-1/2, i.e. unit scale after
-            # scaling); at GPT's std 0.02 the positions drown the tokens and training stalls at the
-            # unigram loss. Learned positions start as small as the embeddings and need no scale.
-            sinusoidal = c.positions == "sinusoidal"
-            self.emb_scale = d**0.5 if sinusoidal else 1.0
-            nn.init.normal_(self.embed.weight, std=d**-0.5 if sinusoidal else 0.02)
-        else:
-            self.in_proj = nn.Linear(1, d)
-            self.bos = nn.Parameter(torch.randn(d) * 0.02)
-            self.emb_scale = 1.0
+        # Sinusoidal positions have amplitude 1, so, as in Vaswani et al. (sec. 3.4), token
+        # embeddings are scaled by sqrt(d) (initialised at std d^-1/2, i.e. unit scale after
+        # scaling); at GPT's std 0.02 the positions drown the tokens and training stalls at the
+        # unigram loss. Learned positions start as small as the embeddings and need no scale.
+        sinusoidal = c.positions == "sinusoidal"
+        tokens = c.vocab_size is not None
+        tied = tokens and c.tie_weights
+        if tied:  # created first, see seqlab.models.heads (the parameter order of earlier versions)
+            self.head = OutputHead(d, c.vocab_size, tied=True)
+        self.emb_scale = d**0.5 if sinusoidal and tokens else 1.0
+        self.embed = InputEmbedding(c.vocab_size, d, std=d**-0.5 if sinusoidal else 0.02)
         n_pos = c.block_size + 1  # BOS + block_size elements
-        if c.positions == "sinusoidal":
+        if sinusoidal:
             self.pos = snn.SinusoidalPositionalEncoding(d, max_len=n_pos, dropout=c.dropout, batch_first=True)
         else:
             self.pos = snn.LearnedPositionalEncoding(n_pos, d, dropout=c.dropout, batch_first=True)
@@ -104,29 +134,21 @@ class TransformerLM(SequenceModel):
                                             batch_first=True, norm_first=True, bias=c.bias)
         self.blocks = snn.TransformerEncoder(layer, c.n_layer, norm=nn.LayerNorm(d, bias=c.bias),
                                              enable_nested_tensor=False)
-        if not self.tokens:
-            self.head = GaussianHead(d)
-        elif self.tied:
-            self.out_bias = nn.Parameter(torch.zeros(c.vocab_size))
-        else:
-            self.head = nn.Linear(d, c.vocab_size, bias=c.bias)
+        if not tied:
+            self.head = OutputHead(d, c.vocab_size, bias=c.bias)
+
+    def _legacy_keys(self) -> dict[str, str]:
+        return LEGACY_KEYS[self.head.kind]
 
     # ---------------------------------------------------------------- pieces
     def _embed(self, x: torch.Tensor, with_bos: bool) -> torch.Tensor:
-        """x (B, T) -> e(x) (B, T, d), with e(BOS) prepended when with_bos."""
-        B = x.shape[0]
-        e = self.embed(x) if self.tokens else self.in_proj(x.unsqueeze(-1).to(self.in_proj.weight.dtype))  # (B, T, d)
-        if with_bos:
-            bos = self.embed.weight[self.config.vocab_size] if self.tokens else self.bos
-            e = torch.cat([bos.expand(B, 1, -1), e], 1)  # (B, T+1, d)
+        """x (B, T) -> s·e(x) (B, T, d), with s·e(BOS) prepended when with_bos."""
+        e = self.embed.with_start(x) if with_bos else self.embed(x)  # (B, T(+1), d)
         return e * self.emb_scale
 
     def _emit(self, z: torch.Tensor) -> torch.Tensor:
         """z (..., d) -> params (..., P); z is already final-normed by the encoder stack."""
-        if self.tied:
-            # logits = z W_oᵀ + b_o with W_o = E[:V]
-            return nn.functional.linear(z, self.embed.weight[: self.config.vocab_size], self.out_bias)
-        return self.head(z)
+        return self.head(z, self.embed)
 
     def _run(self, e: torch.Tensor, cache, offset: int) -> torch.Tensor:
         """Positions + blocks on new steps e (B, n, d), appending to `cache` if given."""
@@ -149,30 +171,27 @@ class TransformerLM(SequenceModel):
                             f"{self.config.block_size + 1}; score it in windows")
         return super().log_prob(x, lengths)
 
-    def init_state(self, batch_size: int):
-        dtype = torch.long if self.tokens else self.dtype  # real values in the parameters' dtype
-        return {"cache": self.blocks.new_cache(),
-                "x": torch.zeros(batch_size, 0, dtype=dtype, device=self.device)}  # x (B, n) read so far
+    def init_state(self, batch_size: int) -> TransformerState:
+        c = self.config
+        kv = torch.zeros(batch_size, c.n_layer, c.n_head, 0, c.d_model // c.n_head, device=self.device,
+                         dtype=self.dtype)  # (B, L, h, 0, d_k)
+        dtype = torch.long if self.embed.tokens else self.dtype  # real values in the parameters' dtype
+        return TransformerState(kv, kv.clone(), torch.zeros(batch_size, 0, dtype=dtype, device=self.device))
 
-    def step(self, x_t, state):
-        cache, seen = state["cache"], state["x"]
+    def step(self, x_t, state: TransformerState):
         if x_t is None:  # read BOS
-            B = seen.shape[0]
-            empty = seen[:, :0]
-            z = self._run(self._embed(empty, True), cache, 0)  # (B, 1, d)
-            return self._emit(z[:, -1]), state
-        seen = torch.cat([seen, x_t[:, None].to(seen.dtype)], 1)  # (B, n+1)
-        if len(cache[0]) < self.config.block_size + 1:
-            z = self._run(self._embed(x_t[:, None], False), cache, len(cache[0]))  # (B, 1, d)
+            cache = kv_caches(state.k, state.v)
+            z = self._run(self._embed(state.x[:, :0], True), cache, 0)  # (B, 1, d)
+            return self._emit(z[:, -1]), TransformerState(*stack_caches(cache), state.x)
+        seen = torch.cat([state.x, x_t[:, None].to(state.x.dtype)], 1)  # (B, n)
+        n = state.k.shape[3]
+        if n < self.config.block_size + 1:
+            cache = kv_caches(state.k, state.v)
+            z = self._run(self._embed(x_t[:, None], False), cache, n)  # (B, 1, d)
         else:  # context full: slide the window to the last block_size elements and rebuild
-            cache = self.blocks.new_cache()
+            cache = kv_caches(state.k[:, :, :, :0], state.v[:, :, :, :0])
             z = self._run(self._embed(seen[:, -self.config.block_size:], True), cache, 0)
-        return self._emit(z[:, -1]), {"cache": cache, "x": seen}
-
-    def reorder_state(self, state, index):
-        for c in state["cache"]:
-            c.reorder(index)  # in place
-        return {"cache": state["cache"], "x": state["x"].index_select(0, index)}
+        return self._emit(z[:, -1]), TransformerState(*stack_caches(cache), seen)
 
     def prefill(self, prompt: torch.Tensor):
         """Read BOS and the prompt in one causal pass that fills the caches."""
@@ -183,6 +202,6 @@ class TransformerLM(SequenceModel):
                 params, state = self.step(x_t, state)
             return params, state
         state = self.init_state(B)
-        z = self._run(self._embed(prompt, True), state["cache"], 0)  # (B, T0+1, d)
-        state["x"] = prompt.to(state["x"].dtype)
-        return self._emit(z[:, -1]), state
+        cache = kv_caches(state.k, state.v)
+        z = self._run(self._embed(prompt, True), cache, 0)  # (B, T0+1, d)
+        return self._emit(z[:, -1]), TransformerState(*stack_caches(cache), prompt.to(state.x.dtype))

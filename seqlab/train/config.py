@@ -22,7 +22,7 @@ from seqlab.errors import ConfigError
 
 __all__ = ["TrainConfig", "RunConfig", "RECURRENT_MODELS"]
 
-RECURRENT_MODELS = ("rnn", "lstm", "gru", "seq2seq-rnn")  # gradient clipping on by default
+RECURRENT_MODELS = ("rnn", "lstm", "gru", "seq2seq-rnn", "seq2seq-rnn-noattn")  # gradient clipping on by default
 
 
 @dataclass

@@ -182,3 +182,28 @@ def test_models_run_in_the_dtype_they_are_given(name, real, dtype):
         out = model.generate(x[:, :3], 4, seed=0)
         assert out.shape == (2, 7) and torch.equal(out[:, :3], x[:, :3])
         assert model.generate(x[:, :3], 3, num_beams=2).shape == (2, 6)
+
+
+NEURAL_CASES = [c for c in CHAIN_CASES if c.values[0] not in ("markov",)]
+
+
+@pytest.mark.parametrize("name,real", NEURAL_CASES)
+def test_state_is_a_batch_first_namedtuple_reordered_into_a_new_state(name, real):
+    # the state contract (seqlab.models.base): a typed NamedTuple, every tensor with batch on axis 0,
+    # reorder_state (implemented once, in the base) selects rows into a new state, the old one unchanged
+    model = tiny(name, real)
+    x = sample_data(real, B=3, T=4)
+    with torch.no_grad():
+        _, state = model.prefill(x)
+        assert isinstance(state, tuple) and hasattr(state, "_fields"), type(state)
+        tensors = [t for t in torch.utils._pytree.tree_leaves(state) if torch.is_tensor(t)]
+        assert tensors and all(t.shape[0] == 3 for t in tensors)
+        before = [t.clone() for t in tensors]
+        index = torch.tensor([2, 0, 0])
+        picked = model.reorder_state(state, index)
+        assert type(picked) is type(state)
+        assert all(torch.equal(t, b) for t, b in zip(tensors, before))  # not in place
+        # stepping the reordered state == stepping the chosen rows' own states
+        p, _ = model.step(x[index, 0], picked)
+        want = model.conditionals(torch.cat([x[index], x[index, :1]], 1))[:, -1]
+        torch.testing.assert_close(p, want, atol=1e-5, rtol=1e-5)

@@ -249,6 +249,34 @@ def test_fit_data_forms_agree():
     assert b.counts_1.sum() == 5 and b.counts_3.sum() == 5  # one m-gram per real token
 
 
+def brute_counts(seqs, V, k, pad_start):
+    """{m: Counter of m-gram keys} by a Python loop over the padded sequences (the oracle)."""
+    from collections import Counter
+
+    b, out = V + 1, {m: Counter() for m in range(1, k + 2)}
+    for s in seqs:
+        padded = [V] * (k if pad_start else 0) + list(s)
+        for t in range(len(padded) - len(s), len(padded)):  # m-grams ending at a real token
+            for m in range(1, min(k + 1, t + 1) + 1):
+                out[m][sum(padded[t - i] * b**i for i in range(m))] += 1
+    return out
+
+
+@pytest.mark.parametrize("V", [5, 1000])  # small key space: bincount; 1001^3 keys: sort (torch.unique)
+@pytest.mark.parametrize("pad_start", [True, False])
+@pytest.mark.parametrize("n_seq", [1, 3])
+def test_counts_equal_brute_force(V, pad_start, n_seq):
+    g = torch.Generator().manual_seed(V + n_seq)
+    seqs = [torch.randint(0, V, (int(n),), generator=g) for n in torch.randint(0, 40, (n_seq,), generator=g)]
+    seqs[0] = torch.cat([seqs[0], torch.tensor([1, 1, 1, 1])])  # a repeated trigram
+    model = MarkovLM.from_config(vocab_size=V, order=2).fit(seqs if n_seq > 1 else seqs[0], pad_start=pad_start)
+    want = brute_counts([s.tolist() for s in seqs], V, 2, pad_start)
+    for m in range(1, 4):
+        keys = sorted(want[m])
+        assert getattr(model, f"keys_{m}").tolist() == keys
+        assert getattr(model, f"counts_{m}").tolist() == [want[m][key] for key in keys]
+
+
 def test_errors():
     with pytest.raises(ConfigError, match="order"):
         MarkovLM.from_config(vocab_size=4, order=0)
