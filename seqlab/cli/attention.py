@@ -26,6 +26,7 @@ from pathlib import Path
 
 from seqlab.cli.common import check_run_dir, markdown_table
 from seqlab.errors import ConfigError
+from seqlab.models.attention_maps import self_attention_weights
 
 EXAMPLE = """examples:
   seqlab attention runs/compare-20260101-120000/transformer --text "def main():"
@@ -49,41 +50,6 @@ def add_parser(subparsers, argv):
     return p
 
 
-def attention_weights(model, x):
-    """Run model.conditionals(x) and return every self-attention's weights: (L, h, T', T') tensor.
-
-    T' is the length the attention layers saw (T + 1 with the start symbol). Each attention module
-    is re-run on its captured inputs with need_weights=True, average_attn_weights=False.
-    """
-    import torch
-
-    from seqlab import nn as snn
-
-    layers = [m for m in model.modules() if isinstance(m, snn.MultiHeadAttention)]
-    if not layers:
-        raise ConfigError(f"{type(model).__name__} has no attention layers; seqlab attention needs a transformer run")
-    captured = []
-
-    def grab(module, args, kwargs):
-        captured.append((module, args, dict(kwargs)))
-
-    handles = [m.register_forward_pre_hook(grab, with_kwargs=True) for m in layers]
-    try:
-        with torch.no_grad():
-            model.conditionals(x)
-    finally:
-        for h in handles:
-            h.remove()
-    weights = []
-    with torch.no_grad():
-        for module, args, kwargs in captured:
-            kwargs.update(need_weights=True, average_attn_weights=False)
-            kwargs.pop("cache", None)
-            _, w = module(*args, **kwargs)  # (B, h, T', T')
-            weights.append(w[0])
-    return torch.stack(weights)  # (L, h, T', T')
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -104,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if block is not None and len(ids) > block:
         raise ConfigError(f"--text is {len(ids)} tokens long; this model reads at most block_size={block}")
     x = torch.tensor([ids], dtype=torch.long)  # (1, T)
-    weights = attention_weights(model, x)  # (L, h, T', T')
+    weights = self_attention_weights(model, x)  # (L, h, T', T')
     L, h, Tq, _ = weights.shape
     labels = [tokenizer.decode([i]) for i in ids]
     labels = (["<bos>"] + labels) if Tq == len(ids) + 1 else labels[-Tq:]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.cli.attention import attention_weights
+from seqlab.models.attention_maps import self_attention_weights as attention_weights
 from tests.cli.conftest import assert_one_line_error, png_size
 
 

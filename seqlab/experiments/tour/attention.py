@@ -20,7 +20,7 @@ scale the scores' variance grows as d_k, the softmax saturates (one key takes
 everything), its entropy and its gradients go to 0.
 
 Section 7 reads the per-head attention maps of the trained Transformer language model (section 3)
-on one sentence (seqlab.cli.attention.attention_weights: every seqlab.nn.MultiHeadAttention re-run
+on one sentence (seqlab.models.attention_maps.self_attention_weights: every seqlab.nn.MultiHeadAttention re-run
 on its captured inputs with need_weights) and measures how different the heads of one layer are:
 the Jensen-Shannon divergence between two heads' distributions over keys, in bits (0: identical,
 1: disjoint), averaged over queries and over pairs of heads; the untrained model (same seed) is
@@ -194,7 +194,7 @@ class MultiHeadResult:
 
 
 def run_multi_head(lms: LanguageModels) -> MultiHeadResult:
-    from seqlab.cli.attention import attention_weights
+    from seqlab.models.attention_maps import self_attention_weights
     from seqlab.models.registry import build_model
 
     sentence = lms.sentence()
@@ -202,7 +202,7 @@ def run_multi_head(lms: LanguageModels) -> MultiHeadResult:
     trained = lms.get("transformer").model
     torch.manual_seed(lms.seed)
     untrained = build_model("transformer", vocab_size=lms.vocab_size, **lms.fields("transformer", None)).eval()
-    w = attention_weights(trained, x).numpy()  # (L, h, T', T')
-    w0 = attention_weights(untrained, x).numpy()
+    w = self_attention_weights(trained, x).numpy()  # (L, h, T', T')
+    w0 = self_attention_weights(untrained, x).numpy()
     return MultiHeadResult(sentence, ["<s>"] + list(sentence), w, head_divergence(w).tolist(),
                            head_divergence(w0).tolist(), mean_distance(w))
