@@ -24,7 +24,8 @@ import argparse
 import shlex
 from pathlib import Path
 
-from seqlab.cli.common import check_run_dir, markdown_table
+from seqlab.cli.common import check_run_dir
+from seqlab.reports.tables import markdown_table
 from seqlab.errors import ConfigError
 from seqlab.models.attention_maps import self_attention_weights
 

@@ -16,7 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from seqlab.cli.common import atomic_output_dir, check_new_out_dir, csv_text, default_out_dir, markdown_table
+from seqlab.cli.common import atomic_output_dir, check_new_out_dir, default_out_dir
+from seqlab.reports.tables import csv_text, markdown_table
 from seqlab.cli.options import (parse_int, parse_int_list, parse_name_list, parse_positive_float,
                                 parse_positive_int)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import shlex
 
-from seqlab.cli.common import csv_text, format_number, markdown_table
+from seqlab.reports.tables import csv_text, format_number, markdown_table
 
 __all__ = ["command_line", "terminal_table", "leaderboard_markdown", "leaderboard_csv", "runs_csv",
            "scaling_markdown", "scaling_csv", "report_html", "HEADERS"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 
-from seqlab.cli.common import csv_text, markdown_table
+from seqlab.reports.tables import csv_text, markdown_table
 
 __all__ = ["command_line", "terminal_table", "leaderboard_markdown", "leaderboard_csv", "runs_csv",
            "report_html", "setup_record", "HEADERS"]

@@ -16,7 +16,7 @@ import shlex
 
 import numpy as np
 
-from seqlab.cli.common import csv_text, markdown_table
+from seqlab.reports.tables import csv_text, markdown_table
 
 __all__ = ["command_line", "terminal_table", "leaderboard_markdown", "leaderboard_csv", "origins_csv",
            "forecasts_csv", "report_html", "setup_record", "date_label", "HEADERS"]

@@ -27,7 +27,7 @@ What a page written by this module guarantees:
 - Written atomically: `write` writes a temporary file next to the target and renames it into
   place, so an interrupted run never leaves half a page.
 
-Numbers in tables are formatted like the CLI's markdown tables (`seqlab.cli.common.format_number`:
+Numbers in tables are formatted like the markdown tables (`seqlab.reports.tables.format_number`:
 `digits` decimals, thousands separators, `-` for None) and right-aligned.
 """
 
@@ -45,7 +45,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from seqlab.cli.common import format_number
+from seqlab.reports.tables import format_number
 from seqlab.errors import DataError
 
 __all__ = ["HtmlReport", "image_data_uri"]

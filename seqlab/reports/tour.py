@@ -12,7 +12,7 @@ import math
 import shlex
 from pathlib import Path
 
-from seqlab.cli.common import format_number, markdown_table
+from seqlab.reports.tables import format_number, markdown_table
 
 __all__ = ["command_line", "section_tables", "report_markdown", "report_html", "terminal_summary",
            "closing_lines"]

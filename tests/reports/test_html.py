@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from browser import render  # noqa: E402  (tests/browser.py; tests/ is on sys.path via tests/conftest.py)
-from seqlab.cli.common import format_number  # noqa: E402
+from seqlab.reports.tables import format_number  # noqa: E402
 from seqlab.errors import DataError  # noqa: E402
 from seqlab.reports import HtmlReport  # noqa: E402
 
