@@ -14,6 +14,7 @@ JSON-able so a run folder can store the scaler next to the model.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,11 @@ class _Scaler:
             raise DataError(f"cannot fit a {type(self).__name__} on an empty series")
         if not np.isfinite(x).all():
             raise DataError(f"cannot fit a {type(self).__name__}: the series holds NaN or inf")
-        offset, scale = self._stats(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            offset, scale = self._stats(x)
+        if not (math.isfinite(offset) and math.isfinite(scale)):
+            raise DataError(f"cannot fit a {type(self).__name__}: the values are too large to standardise "
+                            f"(largest magnitude {float(np.abs(x).max()):.3g})")
         self.offset, self.scale = float(offset), float(scale) if scale > 0 else 1.0
         return self
 

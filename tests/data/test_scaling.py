@@ -65,3 +65,11 @@ def test_sliding_windows_errors():
         sliding_windows(np.arange(3.0), 0)
     with pytest.raises(DataError, match="1-D"):
         sliding_windows(np.zeros((2, 5)), 2)
+
+
+def test_values_too_large_to_standardise_are_a_data_error():
+    from seqlab.data import StandardScaler
+    from seqlab.errors import DataError
+
+    with pytest.raises(DataError, match="too large to standardise"):
+        StandardScaler().fit(np.array([1e200, -1e200, 3e200]))
