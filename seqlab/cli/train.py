@@ -36,7 +36,9 @@ from seqlab.cli.options import add_dataclass_options, dataclass_from_args, given
 from seqlab.errors import ConfigError
 
 MODEL_NAMES = ("markov", "ar", "neural-ar", "rnn", "lstm", "gru", "transformer",
-               "seq2seq-rnn", "seq2seq-transformer", "seq2seq-rnn-noattn")
+               "mingru", "minlstm", "retnet", "mamba", "seq2seq-rnn", "seq2seq-transformer", "seq2seq-rnn-noattn")
+CLOSED_FORM = ("markov", "ar")  # fitted once; only these training options mean something for them
+CLOSED_FORM_OPTIONS = {"block_size", "eval_tokens", "seed", "device"}
 # fields the command fills in itself (from the tokenizer, the model name, or the training options)
 _FIXED_FIELDS = ("vocab_size", "cell", "arch", "block_size")
 
@@ -182,6 +184,12 @@ def build_run_config(args: argparse.Namespace):
             raise ConfigError(str(exc)) from None
     if args.model is None:
         raise ConfigError("--model is required (unless --resume continues a run)")
+    if args.model in CLOSED_FORM:  # fitted once by counting / least squares: the loop's options do nothing
+        unused = sorted(set(given_values(args, args.train_fields, dest_prefix="train_")) - CLOSED_FORM_OPTIONS)
+        if unused:
+            flags = ", ".join("--" + name.replace("_", "-") for name in unused)
+            raise ConfigError(f"{args.model} is fitted in closed form, not by gradient steps: {flags} "
+                              f"would be ignored; drop {'it' if len(unused) == 1 else 'them'}")
     train = dataclass_from_args(TrainConfig, args, args.train_fields, dest_prefix="train_")
     model_config = given_values(args, args.model_fields, dest_prefix="model_")
     return RunConfig(model=args.model, data=args.data or "pydoc", model_config=model_config,
@@ -263,11 +271,17 @@ def next_line(out: Path) -> str:
 
 
 def _summary(result) -> str:
-    """One line from the Trainer's result object (whatever of its fields are present)."""
+    """One line from the Trainer's result object (whatever of its fields are present); a loss that
+    was never measured (no validation part) is left out rather than printed as nan."""
+    import math
+
     parts = []
     for attr, fmt in (("best_val_loss", "best val loss {:.4f} nats"), ("steps", "{} steps"),
                       ("seconds", "{:.1f} s"), ("tokens_per_second", "{:,.0f} tokens/s")):
         value = getattr(result, attr, None) if not isinstance(result, dict) else result.get(attr)
-        if value is not None:
-            parts.append(fmt.format(value))
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        parts.append(fmt.format(value))
+    if isinstance(getattr(result, "best_val_loss", None), float) and math.isnan(result.best_val_loss):
+        parts.insert(0, "no validation part")
     return ", ".join(parts)

@@ -138,3 +138,15 @@ def test_cli_generation_flags(lstm_run, seqlab, tmp_path):
     assert last.code == 0 and last.out.count("\n") == 1  # --json: the object alone on stdout
     plain = seqlab("eval", lstm_run)
     assert plain.out.splitlines()[-1].startswith(f"next: seqlab generate {lstm_run}")
+
+
+def test_closed_form_models_refuse_training_options_they_would_ignore(tmp_path, seqlab, corpus):
+    from tests.cli.conftest import assert_one_line_error
+
+    result = seqlab("train", "--model", "markov", "--data", f"file:{corpus}", "--out", tmp_path / "m",
+                    "--lr", "0.1", "--steps", "5", "--no-progress")
+    assert_one_line_error(result, "closed form", "--lr", "--steps")
+    assert not (tmp_path / "m").exists()
+    ok = seqlab("train", "--model", "markov", "--data", f"file:{corpus}", "--out", tmp_path / "k",
+                "--block-size", "32", "--order", "2", "--no-progress")
+    assert ok.code == 0 and "nan" not in ok.out
