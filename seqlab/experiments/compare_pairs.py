@@ -36,7 +36,7 @@ from seqlab.errors import ConfigError, DataError
 from seqlab.experiments.stats import Spread, shared_ranks, spread
 
 __all__ = ["PAIRS_MODELS", "PairScores", "PairRun", "PairsFamilyResult", "PairsCompareResult",
-           "run_pairs_compare", "pairs_spec", "long_spec"]
+           "run_pairs_compare", "long_spec"]
 
 PAIRS_MODELS = ("seq2seq-rnn", "seq2seq-transformer", "seq2seq-rnn-noattn")
 FRACTIONS = (0.8, 0.1, 0.1)
@@ -125,17 +125,6 @@ class PairsCompareResult:
 
     def family(self, name: str) -> PairsFamilyResult | None:
         return next((f for f in self.families if f.name == name), None)
-
-
-def pairs_spec(spec: str, n: int, seed: int) -> str:
-    """A synthetic task with its n and seed written in (unless the spec names them); tsv unchanged."""
-    from seqlab.data.spec import parse_spec
-
-    parsed = parse_spec(spec)
-    if "seed" not in parsed.source.options:  # not synthetic: a file is read as it is
-        return spec
-    extra = [f"{k}={v}" for k, v in (("n", n), ("seed", seed)) if k not in parsed.options]
-    return ";".join([spec, *extra]) if extra else spec
 
 
 def long_spec(spec: str, n: int = LONG_PAIRS) -> str | None:
@@ -272,6 +261,7 @@ def run_pairs_compare(setup, log: Callable[[str], None] | None = None) -> PairsC
 
     from seqlab.data import load_pairs
     from seqlab.data.prepare import prepare_data
+    from seqlab.experiments.seq2seq import pairs_spec
 
     log = log or (lambda line: None)
     t_start = time.perf_counter()

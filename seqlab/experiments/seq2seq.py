@@ -39,7 +39,7 @@ from typing import Callable
 
 from seqlab.errors import ConfigError, DataError
 
-__all__ = ["Seq2SeqSetup", "Seq2SeqResult", "Seq2SeqExample", "run_seq2seq", "recorded_spec",
+__all__ = ["Seq2SeqSetup", "Seq2SeqResult", "Seq2SeqExample", "run_seq2seq", "pairs_spec",
            "decode_all", "train_encoder_decoder", "MODELS"]
 
 MODELS = {"rnn-attention": "seq2seq-rnn", "transformer": "seq2seq-transformer"}  # name -> registry name
@@ -114,18 +114,18 @@ class Seq2SeqResult:
     train: object | None = field(default=None, repr=False)  # seqlab.train.TrainResult
 
 
-def recorded_spec(task: str, n: int, seed: int) -> str:
-    """`task` with the `n` and `seed` options its source accepts and does not already name."""
+def pairs_spec(task: str, n: int, seed: int) -> str:
+    """A synthetic task (copy, reverse, sort, addition) with the `n` and `seed` options it does not
+    already name written in, so a run folder re-derives exactly its pairs; the spec's own options
+    win. A file of pairs (`tsv:`) is returned unchanged: it is never truncated by a default n
+    (`tsv:PATH;n=100` reads at most 100 lines)."""
     from seqlab.data.spec import parse_spec
 
     parsed = parse_spec(task)
-    extra = [f"{k}={v}" for k, v in (("n", n), ("seed", seed))
-             if k in parsed.source.options and k not in parsed.options]
-    if not extra:
+    if "seed" not in parsed.source.options:  # not synthetic: the file is read as it is
         return task
-    spec = ";".join([task, *extra])
-    # an argument holding ';' (a path) would swallow the options: then keep the spec as it was
-    return spec if parse_spec(spec).arg == parsed.arg else task
+    extra = [f"{k}={v}" for k, v in (("n", n), ("seed", seed)) if k not in parsed.options]
+    return ";".join([task, *extra]) if extra else task
 
 
 def decode_all(model, tokenizer, src, max_len: int, beams: int) -> list[str]:
@@ -177,7 +177,7 @@ def run_seq2seq(setup: Seq2SeqSetup, log: Callable[[str], None] | None = None) -
     from seqlab.train.engine import seed_everything
     from seqlab.train.scoring import evaluate
 
-    spec = recorded_spec(setup.task, setup.n, setup.seed)
+    spec = pairs_spec(setup.task, setup.n, setup.seed)
     prepared = prepare_data(spec, "char", FRACTIONS, min_part=1)
     sp, tok = prepared.split, prepared.tokenizer
     if sp.length < MIN_PAIRS:

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from seqlab.data import chrf, load_pairs, token_accuracy
-from seqlab.experiments.compare_pairs import long_spec, pairs_spec
+from seqlab.experiments.compare_pairs import long_spec
+from seqlab.experiments.seq2seq import pairs_spec
 
 
 def test_token_accuracy_by_hand():

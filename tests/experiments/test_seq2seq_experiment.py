@@ -12,16 +12,16 @@ import pytest
 from seqlab.cli.main import main
 from seqlab.data import load_pairs
 from seqlab.errors import ConfigError, DataError
-from seqlab.experiments.seq2seq import Seq2SeqExample, Seq2SeqSetup, recorded_spec, run_seq2seq
+from seqlab.experiments.seq2seq import Seq2SeqExample, Seq2SeqSetup, pairs_spec, run_seq2seq
 from seqlab.train import load_run
 
 TINY = dict(steps=2, hidden_size=8, batch_size=8, device="cpu")
 
 
-def test_recorded_spec_names_n_and_seed():
-    assert recorded_spec("reverse", 60, 3) == "reverse;n=60;seed=3"
-    assert recorded_spec("reverse;seed=5;max_len=4", 60, 3) == "reverse;seed=5;max_len=4;n=60"
-    assert recorded_spec("tsv:pairs.tsv", 60, 3) == "tsv:pairs.tsv;n=60"  # tsv takes no seed
+def test_pairs_spec_names_n_and_seed_of_synthetic_tasks_only():
+    assert pairs_spec("reverse", 60, 3) == "reverse;n=60;seed=3"
+    assert pairs_spec("reverse;seed=5;max_len=4", 60, 3) == "reverse;seed=5;max_len=4;n=60"
+    assert pairs_spec("tsv:pairs.tsv", 60, 3) == "tsv:pairs.tsv"  # a file is never truncated by a default n
     assert load_pairs("addition;n=30;seed=4") == load_pairs("addition", n=30, seed=4)
 
 

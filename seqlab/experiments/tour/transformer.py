@@ -52,9 +52,9 @@ D_MODEL, HEADS, LAYERS = 32, 4, 2
 
 def _reverse_data(spec_task: str, sizes: TourSizes, seed: int):
     from seqlab.data.prepare import prepare_data
-    from seqlab.experiments.seq2seq import FRACTIONS, recorded_spec
+    from seqlab.experiments.seq2seq import FRACTIONS, pairs_spec
 
-    spec = recorded_spec(spec_task, sizes.reverse_pairs, seed)
+    spec = pairs_spec(spec_task, sizes.reverse_pairs, seed)
     return spec, prepare_data(spec, "char", FRACTIONS, min_part=1)
 
 
