@@ -197,3 +197,16 @@ def test_failure_mid_run_leaves_nothing(tmp_path, seqlab, corpus, monkeypatch, e
     assert result.err.strip().splitlines()[-1] == message
     assert calls == ["gru", "gru"]
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary sibling
+
+
+def test_wall_clock_budget_mode(tmp_path, seqlab, corpus):
+    """--budget-seconds trains each run for a time budget (not reproducible, and said so)."""
+    out = tmp_path / "secs"
+    result = seqlab("compare", "--data", f"file:{corpus}", "--models", "markov,rnn", "--size", "tiny",
+                    "--budget-seconds", "1", "--seeds", "1", "--block-size", "16", "--val-tokens", "320",
+                    "--max-order", "2", "--sample-tokens", "4", "--no-progress", "--out", out)
+    assert result.code == 0, result.err
+    rnn = next(r for r in _rows(out / "leaderboard.csv") if r["model"] == "rnn")
+    assert int(rnn["steps"]) >= 1 and float(rnn["train_seconds"]) >= 0.9
+    assert "not reproducible" in (out / "leaderboard.md").read_text()
+    assert "--budget-seconds 1" in json.loads((out / "setup.json").read_text())["command"]
