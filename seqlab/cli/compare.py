@@ -65,7 +65,7 @@ def _parse_budgets(text: str) -> list[float]:
 
 def add_parser(subparsers, argv):
     from seqlab.experiments.compare import DEFAULT_BUDGETS, DEFAULT_MODELS, SIZES
-    from seqlab.experiments.compare_series import SERIES_MODELS
+    from seqlab.experiments.compare_series import POST_LECTURE, SERIES_DEFAULT
 
     d = _defaults()
     p = subparsers.add_parser(
@@ -76,7 +76,7 @@ def add_parser(subparsers, argv):
                         f"a series spec may end in ;season=M")
     p.add_argument("--models", type=parse_name_list, default=None, metavar="LIST",
                    help=f"comma-separated families (default, text: {','.join(DEFAULT_MODELS)}; "
-                        f"series: {','.join(SERIES_MODELS)})")
+                        f"series: {','.join(SERIES_DEFAULT)}; also on request: {','.join(POST_LECTURE)})")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--budget", type=parse_positive_float, default=None, metavar="FLOPS",
                        help=f"training FLOPs per family and seed (default: {DEFAULT_BUDGETS['text']:g} for "

@@ -81,6 +81,13 @@ SIZES = {
         "gru": Recipe({"embed_dim": 64, "hidden_size": 256, "num_layers": 1}),
         "transformer": Recipe({"d_model": 64, "n_layer": 2, "n_head": 4, "positions": "sinusoidal"},
                               lr=6e-3),
+        # not in DEFAULT_MODELS (asked for with --models): about the GRU's 279k parameters at V = 100
+        # (mingru 290k, minlstm 290k, retnet 233k, mamba 234k); Mamba's state N = 8, not 16, because
+        # its scan's pointwise work (B T D N per layer, uncounted by FLOPs) dominates its CPU time
+        "mingru": Recipe({"d_model": 96, "hidden_size": 192, "num_layers": 3, "dim_feedforward": 192}),
+        "minlstm": Recipe({"d_model": 96, "hidden_size": 144, "num_layers": 3, "dim_feedforward": 192}),
+        "retnet": Recipe({"d_model": 96, "n_head": 4, "n_layer": 2}),
+        "mamba": Recipe({"d_model": 128, "n_layer": 2, "d_state": 8}),
     }),
     "tiny": SizePreset(32, {
         "neural-ar": Recipe({"tau": 3, "embed_dim": 8, "hidden_size": 16, "num_layers": 1}, batch_size=8),
@@ -89,6 +96,10 @@ SIZES = {
         "gru": Recipe({"embed_dim": 8, "hidden_size": 16, "num_layers": 1}, batch_size=8),
         "transformer": Recipe({"d_model": 16, "n_layer": 1, "n_head": 2, "positions": "sinusoidal"},
                               batch_size=8),
+        "mingru": Recipe({"d_model": 16, "hidden_size": 16, "num_layers": 1, "dim_feedforward": 32}, batch_size=8),
+        "minlstm": Recipe({"d_model": 16, "hidden_size": 16, "num_layers": 1, "dim_feedforward": 32}, batch_size=8),
+        "retnet": Recipe({"d_model": 16, "n_head": 2, "n_layer": 1}, batch_size=8),
+        "mamba": Recipe({"d_model": 16, "n_layer": 1, "d_state": 4}, batch_size=8),
     }),
 }
 EVALS_PER_RUN = 10     # validation evaluations (checkpoint selection, frontier points) per neural run
@@ -160,12 +171,13 @@ class CompareSetup:
     def resolved(self, kind: str) -> "CompareSetup":
         """A copy with the kind's default models and budget filled in and every name checked."""
         from seqlab.experiments.compare_pairs import PAIRS_MODELS
-        from seqlab.experiments.compare_series import SERIES_MODELS
+        from seqlab.experiments.compare_series import SERIES_DEFAULT, SERIES_MODELS
 
-        families = {"text": DEFAULT_MODELS, "series": SERIES_MODELS, "pairs": PAIRS_MODELS}
+        defaults = {"text": DEFAULT_MODELS, "series": SERIES_DEFAULT, "pairs": PAIRS_MODELS}
+        families = {"text": ("markov", *SIZES[self.size].recipes), "series": SERIES_MODELS, "pairs": PAIRS_MODELS}
         if kind not in families:
             raise DataError(f"compare takes a text, series or pairs data spec, got {self.data!r} ({kind})")
-        models = self.models if self.models is not None else families[kind]
+        models = self.models if self.models is not None else defaults[kind]
         unknown = [m for m in models if m not in families[kind]]
         if unknown:
             raise ConfigError(f"unknown model {unknown[0]!r} for {kind} data; choose from {', '.join(families[kind])}")

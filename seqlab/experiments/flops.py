@@ -15,7 +15,9 @@ k·m entries applied at n positions costs 6·n·k·m to train: the 6·N of the s
 Shapes and symbols (the same in the code below): T block_size, the tokens of one training window;
 n positions a pass computes; V vocabulary (P = V logits, or P = 2 for a Gaussian head on real
 values); E embed_dim; H hidden_size; L num_layers; τ tau; g gates per cell (rnn 1, gru 3, lstm 4);
-d d_model; F dim_feedforward (4 d by default); n_layer blocks.
+d d_model; F dim_feedforward (4 d by default; RetNet 2 d); n_layer blocks; minGRU/minLSTM: H
+hidden_size, g' gate blocks of W_ih (mingru 2: z, h̃; minlstm 3: f, i, h̃); RetNet: h heads, d_k = d / h,
+d_v = 2 d_k; Mamba: D = expand·d inner channels, N d_state, K d_conv, R dt_rank.
 
 Positions: a training step `model(x, targets)` on x (B, T) runs `conditionals`, which reads the
 start symbol and the T tokens and computes n = T + 1 positions, all in the loss (x_0 is scored
@@ -31,7 +33,17 @@ Per position, training (c_fwd is one third of every 6· term, and 4 n d of the a
     rnn/lstm/gru 6 Σ_l gH (I_l + H) + head,  I_0 = E, I_l = H for l > 0;
                  head 6 H·P untied, 6 (H·E + E·V) tied with H ≠ E (projection W_p), 6 H·V tied with H = E
     transformer  n_layer (6 (4 d² + 2 d F) + 14 n d) + 6 d·P
-    real values  P = 2, plus 4 E per value read (n - 1 per pass): the input projection w_in x,
+    mingru/      n_layer · 6 (d·g'H + H·d + 2 d F) + 6 d·P
+      minlstm    (W_ih of the layer, W_o, the feed-forward W_1, W_2; the log-space scan has no product)
+    retnet       n_layer (6 (8 d² + 2 d F) + 18 n d + 12 d d_k) + 6 d·P
+                 (W_Q, W_K (d²), W_V, W_G (2 d²), W_O (2 d²) and the feed-forward; the parallel
+                 form's Q Kᵀ (2 n d) and (Q Kᵀ ⊙ D) V (4 n d) with both operands' gradients: 18 n d;
+                 the state terms of seqlab.nn.retention.retention: Q S_0 (4 d d_k forward, ∂Q only:
+                 S_0 is the zero start state) and S_T (4 d d_k forward; not in the loss, no backward))
+    mamba        n_layer · 6 (2 D d + D (R + 2N) + R D + D d + D K + D N) + 6 d·P
+                 (in_proj, x_proj, dt_proj, out_proj; the depthwise causal convolution, K products
+                 per channel; y_t = C_t h_t, N per channel; the scan itself is pointwise)
+    real values  P = 2, plus 4 E (4 d) per value read (n - 1 per pass): the input projection w_in x,
                  whose backward has no ∂x (x is data)
 
 The recurrent term gH (I + H) is the input projection (gH × I) plus the recurrence (gH × H): fused
@@ -49,6 +61,8 @@ T = 128, training FLOPs per token (forward per token, T-token scoring windows, i
     neural-ar    1.718e6  (5.68e5)      rnn   6.502e5  (2.15e5)
     lstm         2.136e6  (7.07e5)      gru   1.641e6  (5.43e5)
     transformer  8.661e5  (2.75e5)      (attention: 2 · 14 · 129² · 64 / 128 = 2.33e5 of it)
+    mingru       1.730e6  (5.72e5)      minlstm 1.730e6  (5.72e5)
+    retnet       1.901e6  (6.46e5)      mamba   1.402e6  (4.64e5)
 
 measure_matmul_flops() on the development machine (2-core CPU shared with other jobs, 1 torch
 thread, 256 x 256 fp32): 7e10 to 1.0e11 FLOP/s over six runs of 0.5 s and 2 s.
@@ -63,13 +77,18 @@ from dataclasses import dataclass
 import torch
 
 from seqlab.errors import ConfigError
+from seqlab.models.minrnn import MinRNNLM
 from seqlab.models.neural_ar import NeuralAR
+from seqlab.models.retention import VALUE_FACTOR, RetNetLM
 from seqlab.models.rnn import RNNLM
+from seqlab.models.ssm import MambaLM
 from seqlab.models.transformer import TransformerLM
 
 __all__ = ["train_flops_per_token", "forward_flops_per_token", "measure_matmul_flops"]
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # g: gate blocks of H rows in W_ih and W_hh
+MIN_GATES = {"gru": 2, "lstm": 3}  # g': blocks of H rows in a minGRU / minLSTM W_ih
+FAMILIES = (NeuralAR, RNNLM, TransformerLM, MinRNNLM, RetNetLM, MambaLM)
 
 
 @dataclass
@@ -81,9 +100,14 @@ class _Cost:
 
     def linear(self, n: int, k: int, m: int, input_grad: bool = True) -> None:
         """y = x W for x (n, k), W (k, m): 2 n k m forward; ∂W (and ∂x) the same again each."""
+        self.product(n, k, m, grads=2 if input_grad else 1)
+
+    def product(self, n: int, k: int, m: int, grads: int) -> None:
+        """n k m multiply-adds, 2 n k m FLOPs forward; the backward computes `grads` (0, 1 or 2)
+        operands' gradients, each as many again (0: the result is not in the loss)."""
         f = 2.0 * n * k * m
         self.forward += f
-        self.backward += f * (2 if input_grad else 1)
+        self.backward += f * grads
 
     def attention(self, n: int, d: int) -> None:
         """Causal self-attention of n positions, heads of total width d, counted over all n x n pairs:
@@ -105,9 +129,9 @@ def _check_block_size(model, block_size) -> int:
 
 def _pass_cost(model, n: int) -> _Cost:
     """Matmul FLOPs of one `conditionals` pass computing n positions (the start symbol + n - 1 elements)."""
-    if not isinstance(model, (NeuralAR, RNNLM, TransformerLM)):
+    if not isinstance(model, FAMILIES):
         raise ConfigError(f"no FLOP count for {type(model).__name__}; FLOPs are counted for the neural "
-                          f"families neural-ar, rnn, lstm, gru and transformer")
+                          f"families neural-ar, rnn, lstm, gru, transformer, mingru, minlstm, retnet and mamba")
     cost = _Cost()
     c = model.config
     real = c.vocab_size is None
@@ -133,6 +157,13 @@ def _pass_cost(model, n: int) -> _Cost:
             cost.linear(n, E, P)  # logits = (W_p h_t) E[:V]ᵀ + b_o
         else:
             cost.linear(n, H, P)  # params = W_o h_t + b_o (tied with H = E: W_o = E[:V])
+    elif isinstance(model, (MinRNNLM, RetNetLM, MambaLM)):
+        d = c.d_model
+        if real:
+            cost.linear(n - 1, 1, d, input_grad=False)  # e(x) = w_in x + b_in
+        for _ in range(c.num_layers if isinstance(model, MinRNNLM) else c.n_layer):
+            _residual_block_cost(cost, model, n)
+        cost.linear(n, d, P)  # params = head(norm_f(z)), tied or not
     else:  # TransformerLM
         d, F = c.d_model, c.dim_feedforward or 4 * c.d_model
         if real:
@@ -145,6 +176,39 @@ def _pass_cost(model, n: int) -> _Cost:
             cost.linear(n, F, d)  # W_2 gelu(...)
         cost.linear(n, d, P)  # params = W_o LN_f(z) + b_o
     return cost
+
+
+def _residual_block_cost(cost: _Cost, model, n: int) -> None:
+    """One block of a minGRU/minLSTM, RetNet or Mamba model on n positions (formulas: module docstring)."""
+    c = model.config
+    d = c.d_model
+    if isinstance(model, MinRNNLM):
+        H, F = c.hidden_size, c.dim_feedforward or 4 * d
+        cost.linear(n, d, MIN_GATES[c.cell] * H)  # (k | pre_h) = W_ih LN_1(z) + b_ih
+        cost.linear(n, H, d)  # W_o h
+        cost.linear(n, d, F)  # W_1 LN_2(z)
+        cost.linear(n, F, d)  # W_2 GELU(...)
+    elif isinstance(model, RetNetLM):
+        F, d_k = c.dim_feedforward or 2 * d, d // c.n_head
+        d_v = VALUE_FACTOR * d_k
+        cost.linear(n, d, 2 * d)  # Q, K = X W_Q, X W_K
+        cost.linear(n, d, 2 * c.n_head * d_v)  # V, G = X W_V, X W_G
+        cost.linear(n, c.n_head * d_v, d)  # (swish(G) ⊙ Y) W_O
+        cost.product(n, d, n, grads=2)  # Q Kᵀ, every head: (n, d_k) x (d_k, n)
+        cost.product(n, n, c.n_head * d_v, grads=2)  # (Q Kᵀ ⊙ D) V
+        cost.product(n, d, d_v, grads=1)  # γ^n Q S_0: S_0 is the start state, no gradient
+        cost.product(n, d, d_v, grads=0)  # S_T = Σ_m γ^(T-m) k_mᵀ v_m: not in the loss
+        cost.linear(n, d, F)  # W_1 LN_2(Y)
+        cost.linear(n, F, d)  # W_2 GELU(...)
+    else:  # MambaLM
+        D, N, K = c.expand * d, c.d_state, c.d_conv
+        R = c.dt_rank or math.ceil(d / 16)
+        cost.linear(n, d, 2 * D)  # x, z = W_in RMSNorm(z)
+        cost.product(n, K, D, grads=2)  # depthwise causal convolution: K taps per channel
+        cost.linear(n, D, R + 2 * N)  # Δ_raw, B, C = W_x u
+        cost.linear(n, R, D)  # W_Δ Δ_raw + b_Δ
+        cost.product(n, N, D, grads=2)  # y_t = C_t h_t, per channel
+        cost.linear(n, D, d)  # W_out (y ⊙ SiLU(z))
 
 
 def train_flops_per_token(model, block_size: int) -> float:

@@ -1,6 +1,7 @@
 """Sequence models behind one probabilistic interface (see docs/models.md).
 
     from seqlab.models import MarkovLM, LinearAR, NeuralAR, RNNLM, TransformerLM, Seq2Seq
+    from seqlab.models import MinRNNLM, RetNetLM, MambaLM        # minGRU/minLSTM, RetNet, Mamba
 
 Names are resolved lazily (PEP 562), so importing seqlab.models never fails because one model
 module is missing; `seqlab.models.registry` maps CLI names to classes.
@@ -15,6 +16,9 @@ _LAZY = {
     "NeuralAR": "seqlab.models.ar", "NeuralARConfig": "seqlab.models.ar",
     "RNNLM": "seqlab.models.rnn", "RNNConfig": "seqlab.models.rnn",
     "TransformerLM": "seqlab.models.transformer", "TransformerConfig": "seqlab.models.transformer",
+    "MinRNNLM": "seqlab.models.minrnn", "MinRNNConfig": "seqlab.models.minrnn",
+    "RetNetLM": "seqlab.models.retention", "RetNetConfig": "seqlab.models.retention",
+    "MambaLM": "seqlab.models.ssm", "MambaConfig": "seqlab.models.ssm",
     "Seq2Seq": "seqlab.models.seq2seq", "Seq2SeqConfig": "seqlab.models.seq2seq",
 }
 

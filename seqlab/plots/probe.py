@@ -3,6 +3,8 @@
 Score plot: one line per model of its test loss on the probe at each T as a ratio to the
 memoryless baseline (the best a model that cannot use the distant past can do), so 1 is the
 baseline (dashed) and 0 a perfect score; a model below 1 uses information from T steps back.
+Recall probes (higher is better): the test accuracy itself on [0, 1] at each T, with the accuracy
+of guessing dashed; a model above it recalls what it read.
 
 Gradient plot: ||∂L/∂x_t|| against the distance T_end - t between the input position and the
 scored output (log scale); an exponential decay is the vanishing gradient of a plain RNN. The
@@ -30,21 +32,36 @@ def plot_probe_scores(
     *,
     task: str = "",
     metric: str = "loss",
+    higher_is_better: bool = False,
 ) -> Path:
-    """scores[model][i] is the score at lengths[i]; baseline[i] the memoryless score there."""
+    """scores[model][i] is the score at lengths[i]; baseline[i] the memoryless score there (the
+    random-guess accuracy when higher_is_better: then accuracies are plotted as they are)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     base = np.asarray(baseline, dtype=float)
+    if higher_is_better:
+        for (name, values), colour in zip(scores.items(), palette(len(scores))):
+            ax.plot(lengths, np.asarray(values, dtype=float), marker="o", label=name, color=colour)
+        ax.plot(lengths, base, ls="--", color="black", label="random baseline")
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{task} probe: accuracy on the scored positions (above the dashed line = recalls)",
+                     fontsize=9)
+        return _finish(ax, fig, lengths, path)
     with np.errstate(divide="ignore", invalid="ignore"):
         for (name, values), colour in zip(scores.items(), palette(len(scores))):
             ax.plot(lengths, np.asarray(values, dtype=float) / base, marker="o", label=name, color=colour)
     ax.axhline(1.0, ls="--", color="black", label="memoryless baseline")
-    ax.set_xscale("log")
-    ax.set_xticks(list(lengths), [str(t) for t in lengths])
-    ax.set_xlabel("sequence length T")
     ax.set_ylabel(f"{metric} / baseline {metric}")
     ax.set_ylim(bottom=0)
     ax.set_title(f"{task} probe: score relative to the memoryless baseline (below 1 = uses the distant past)",
                  fontsize=9)
+    return _finish(ax, fig, lengths, path)
+
+
+def _finish(ax, fig, lengths: Sequence[int], path: str | Path) -> Path:
+    ax.set_xscale("log")
+    ax.set_xticks(list(lengths), [str(t) for t in lengths])
+    ax.set_xlabel("sequence length T")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_png(fig, path)

@@ -89,3 +89,28 @@ def test_probe_bad_input(tmp_path, seqlab, argv, fragments):
     result = seqlab("probe", "--steps", "1", "--out", tmp_path / "p", *argv)
     assert_one_line_error(result, *fragments)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("task, T, baseline", [("mqar", 32, 1 / 16), ("induction-heads", 6, 1 / 15),
+                                                ("selective-copying", 8, 1 / 8)])
+def test_probe_recall_reports_accuracy_for_every_family(tmp_path, seqlab, task, T, baseline):
+    out = tmp_path / "probe"
+    models = "transformer,lstm,mingru,minlstm,retnet,mamba"
+    result = seqlab("probe", "--task", task, "--lengths", str(T), "--models", models, "--layers", "2",
+                    "--steps", "2", "--hidden-size", "8", "--n-train", "16", "--n-test", "8", "--out", out)
+    assert result.code == 0, result
+    assert "higher is better" in result.out and "lower is better" not in result.out
+    row = next(csv.DictReader((out / "scores.csv").open()))
+    assert float(row["baseline"]) == pytest.approx(baseline, rel=1e-5)
+    assert all(0.0 <= float(row[m]) <= 1.0 for m in models.split(","))
+    record = json.loads((out / "probe.json").read_text())
+    assert record["higher_is_better"] and record["layers"] == 2 and set(record["seconds"]) == set(models.split(","))
+    assert "random baseline" in (out / "scores.md").read_text()
+    w, h = png_size(out / "scores.png")
+    assert w > 300 and h > 200
+
+
+def test_probe_recall_bad_length_is_one_line(tmp_path, seqlab):
+    result = seqlab("probe", "--task", "mqar", "--lengths", "16", "--steps", "1", "--out", tmp_path / "p")
+    assert_one_line_error(result, "lengths >= 32")
+    assert list(tmp_path.iterdir()) == []

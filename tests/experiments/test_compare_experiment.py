@@ -133,3 +133,17 @@ def test_threads_are_restored(corpus, tmp_path):
     before = torch.get_num_threads()
     run_compare(_setup(corpus, tmp_path, models=("markov",), seeds=1))
     assert torch.get_num_threads() == before
+
+
+def test_post_lecture_families_compare_on_request_only(corpus, tmp_path):
+    from seqlab.experiments.compare import DEFAULT_MODELS
+    from seqlab.experiments.compare_series import POST_LECTURE, SERIES_DEFAULT
+
+    assert not set(POST_LECTURE) & set(DEFAULT_MODELS) and not set(POST_LECTURE) & set(SERIES_DEFAULT)
+    res = run_compare(_setup(corpus, tmp_path, models=("markov", "mingru", "retnet", "mamba"), seeds=1,
+                             budgets=(1e8,)))
+    assert {f.name for f in res.leaderboard.families} == {"markov", "mingru", "retnet", "mamba"}
+    from seqlab.train import eval_run
+
+    for fam in res.leaderboard.families:  # their run folders score with seqlab eval to the same number
+        assert eval_run(tmp_path / fam.runs[0].run_dir, split="test").bits_per_token == fam.runs[0].test_bits

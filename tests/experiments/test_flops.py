@@ -6,6 +6,9 @@ The oracle counts the matmul FLOPs of one real training step `model(x, targets)`
   and GRU's backward recursion: counted here with torch's own `addmm` formula;
 - `_scaled_dot_product_flash_attention_for_cpu` (+ backward), the CPU flash kernel: counted with
   torch's formulas for the same kernel on GPU (`_scaled_dot_product_flash_attention`).
+And one it miscounts: `convolution_backward` counts the weight gradient of a grouped convolution
+as if it were dense (groups ignored), so Mamba's depthwise convolution (D groups) would count D
+times its ∂W; `_grouped_conv_backward` counts each gradient as one forward pass, per group.
 The LSTM's default CPU path is oneDNN's fused kernel (`mkldnn_rnn_layer`), which FlopCounterMode
 does not count at all, so the recurrent models run on the explicit path (`impl="explicit"`); both
 paths multiply the same matrices, which is what the formula counts.
@@ -42,7 +45,16 @@ def _as(op):
     return count
 
 
+def _grouped_conv_backward(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                           _output_padding, _groups, output_mask, out_shape=None, **kwargs):
+    """∂x and ∂W of a convolution, each 2 · (output elements) · (C_in / groups) · kernel, as the forward."""
+    assert not transposed  # no seqlab model uses one
+    forward = 2 * math.prod(grad_out_shape) * math.prod(w_shape[1:])
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
 MISSING = {
+    aten.convolution_backward: _grouped_conv_backward,
     aten.addmm_: _as(aten.addmm),
     aten._scaled_dot_product_flash_attention_for_cpu: _as(aten._scaled_dot_product_flash_attention),
     aten._scaled_dot_product_flash_attention_for_cpu_backward: _as(aten._scaled_dot_product_flash_attention_backward),
@@ -91,6 +103,14 @@ CASES = [(name, {"vocab_size": V, **fields}, 128 if size == "small" else 32)
     ("gru", {"vocab_size": None, "embed_dim": 8, "hidden_size": 16}, 32),
     ("transformer", {"vocab_size": None, "d_model": 16, "n_head": 2, "n_layer": 1, "block_size": 32}, 32),
     ("neural-ar", {"vocab_size": None, "tau": 3, "embed_dim": 8, "hidden_size": 16}, 32),
+    ("minlstm", {"vocab_size": V, "d_model": 16, "hidden_size": 24, "num_layers": 2, "tie_weights": False}, 32),
+    ("mingru", {"vocab_size": None, "d_model": 16, "hidden_size": 8, "num_layers": 1}, 32),
+    ("retnet", {"vocab_size": V, "d_model": 24, "n_head": 3, "n_layer": 2, "dim_feedforward": 40,
+                "tie_weights": False}, 40),
+    ("retnet", {"vocab_size": None, "d_model": 16, "n_head": 2, "n_layer": 1}, 32),
+    ("mamba", {"vocab_size": V, "d_model": 24, "n_layer": 2, "d_state": 6, "d_conv": 3, "expand": 3,
+               "dt_rank": 5}, 40),
+    ("mamba", {"vocab_size": None, "d_model": 16, "n_layer": 1, "d_state": 4}, 32),
 ]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
 
@@ -116,6 +136,18 @@ def test_cost_per_window_is_linear_in_positions_except_attention():
     C = lambda model, n: train_flops_per_token(model, n - 1) * (n - 1)  # noqa: E731
     assert C(gru, 2 * T) == pytest.approx(2 * C(gru, T))
     assert C(tf, T + 2) - 2 * C(tf, T + 1) + C(tf, T) == pytest.approx(n_layer * 14 * d * 2)
+
+
+def test_retention_is_quadratic_and_the_scans_linear_in_positions():
+    """RetNet's parallel form scores all n x n pairs (second difference 2 x 18 d per layer: Q Kᵀ and
+    (Q Kᵀ ⊙ D) V with their gradients); minGRU's and Mamba's scans cost the same per position."""
+    d, n_layer, T = 16, 2, 64
+    C = lambda model, n: train_flops_per_token(model, n - 1) * (n - 1)  # noqa: E731
+    ret = build_model("retnet", vocab_size=V, d_model=d, n_head=2, n_layer=n_layer)
+    assert C(ret, T + 2) - 2 * C(ret, T + 1) + C(ret, T) == pytest.approx(n_layer * 18 * d * 2)
+    for name, fields in (("mingru", {"d_model": d, "hidden_size": 8}), ("mamba", {"d_model": d, "d_state": 4})):
+        model = build_model(name, vocab_size=V, **fields)
+        assert C(model, 2 * T) == pytest.approx(2 * C(model, T)), name
 
 
 @pytest.mark.parametrize("name,fields", [("markov", {"vocab_size": V}), ("ar", {}),

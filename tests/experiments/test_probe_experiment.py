@@ -85,3 +85,83 @@ def test_training_is_the_trainer_on_the_probe_rows():
 def test_bad_setup(kw, message):
     with pytest.raises(ConfigError, match=message):
         ProbeSetup(**kw)
+
+
+# ---------------------------------------------------------------- recall probes and the new families
+RECALL = ("selective-copying", "induction-heads", "mqar")
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm", "retnet", "mamba"])
+@pytest.mark.parametrize("task", RECALL)
+def test_new_families_tag_causally_and_train_on_the_mask(kind, task):
+    """The recurrent families' taggers are causal, and their recall loss is the cross-entropy of the
+    logits at the scored positions only: changing y off the mask changes nothing."""
+    torch.manual_seed(0)
+    data = make_probe(task, 32, 4, seed=0)
+    model = ProbeTagger(kind, task, hidden_size=8, n_layer=2, vocab_size=data.vocab_size).eval()
+    x = data.x.clone()
+    x[:, 20:] = (x[:, 20:] + 1) % data.vocab_size
+    with torch.no_grad():
+        a, loss = model(data.x, data.y, data.mask)
+        b, _ = model(x)
+    assert a.shape == (4, data.x.shape[1], data.vocab_size)
+    torch.testing.assert_close(a[:, :20], b[:, :20], atol=1e-5, rtol=1e-5)
+    expected = torch.nn.functional.cross_entropy(a[data.mask], data.y[data.mask])
+    torch.testing.assert_close(loss, expected)
+    y = torch.where(data.mask, data.y, (data.y + 3) % data.vocab_size)  # only unscored targets differ
+    with torch.no_grad():
+        torch.testing.assert_close(model(data.x, y, data.mask)[1], loss)
+
+
+def test_recall_score_is_accuracy_on_the_mask():
+    torch.manual_seed(0)
+    data = make_probe("mqar", 40, 16, seed=3)
+    model = ProbeTagger("gru", "mqar", hidden_size=8, vocab_size=data.vocab_size)
+    with torch.no_grad():
+        pred = model(data.x)[0].argmax(-1)
+    expected = (pred[data.mask] == data.y[data.mask]).double().mean().item()
+    assert evaluate_probe(model, data) == pytest.approx(expected)
+    # a read-out that always answers the first scored target of row 0 scores that target's frequency
+    answer = int(data.y[data.mask][0])
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        model.head.bias[answer] = 1.0
+    frequency = (data.y[data.mask] == answer).double().mean().item()
+    assert evaluate_probe(model, data) == pytest.approx(frequency) and frequency > 0
+
+
+def test_recall_training_weights_rows_by_their_scored_positions():
+    """Step 0's logged loss is the mean cross-entropy over the scored positions of the rows drawn."""
+    setup = ProbeSetup(task="mqar", models=("mamba",), lengths=(32,), steps=3, hidden_size=8, batch_size=5,
+                       seed=1, device="cpu")
+    data = make_probe("mqar", 32, 20, seed=1)
+    torch.manual_seed(0)
+    model = ProbeTagger("mamba", "mqar", hidden_size=8, vocab_size=data.vocab_size)
+    rows = torch.randint(0, 20, (5,), generator=step_generator(1, 0))
+    with torch.no_grad():
+        _, loss0 = model(data.x[rows], data.y[rows], data.mask[rows])
+    result = train_probe(model, data, setup)
+    assert result.history[0]["train_loss"] == pytest.approx(float(loss0), rel=1e-6)
+
+
+def test_run_recall_probe_is_accuracy_against_the_guessing_baseline():
+    setup = ProbeSetup(task="induction-heads", models=("lstm", "retnet"), lengths=(12, 8), steps=2,
+                       hidden_size=8, n_layer=2, n_train=16, n_test=8, device="cpu")
+    r = run_probe(setup)
+    assert r.higher_is_better and r.metric == "test accuracy" and r.lengths == [8, 12]
+    assert r.baselines == pytest.approx([1 / 15, 1 / 15])  # vocab 16: b is one of the 15 tokens != a
+    for name in ("lstm", "retnet"):
+        assert all(0.0 <= s <= 1.0 for s in r.scores[name]) and len(r.seconds[name]) == 2
+        assert r.grad_norms[name].shape == (12,) and r.grad_norms[name][0] > 0
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"task": "mqar", "lengths": (16, 64)}, "lengths >= 32"),
+    ({"task": "selective-copying", "lengths": (4,)}, "lengths >= 8"),
+    ({"models": ("retnet",), "hidden_size": 12}, "divisible by 8"),
+    ({"n_layer": 0}, "n_layer must be >= 1"),
+])
+def test_bad_recall_setup(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        ProbeSetup(**kw)

@@ -31,13 +31,17 @@ KINDS_OF = {
     "lstm": (TOKENS, REAL),
     "gru": (TOKENS, REAL),
     "transformer": (TOKENS, REAL),
+    "mingru": (TOKENS, REAL),
+    "minlstm": (TOKENS, REAL),
+    "retnet": (TOKENS, REAL),
+    "mamba": (TOKENS, REAL),
 }
 NOT_CHAIN = ("ar",)  # conditional likelihood given the first tau values (see the module docstring)
 
 # small values for every config field name the model families use; only known fields are passed
 TINY_FIELDS = dict(
     order=2, tau=2, lags=2, embed_dim=8, hidden_size=12, hidden=12, num_layers=2, d_model=16,
-    n_head=2, n_layer=2, block_size=24, dim_feedforward=32,
+    n_head=2, n_layer=2, block_size=24, dim_feedforward=32, d_state=4, expand=2,
 )
 
 
