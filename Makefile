@@ -22,8 +22,11 @@ test: $(STAMP)
 	@sh scripts/ensure-chromium.sh
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+## Speed: seqlab.nn layers vs torch.nn, then whole models vs their peers (one torch thread; the
+## peers' table is written into docs/benchmarks.md).
 bench: $(STAMP)
 	$(PY) benchmarks/bench_nn.py
+	$(PY) benchmarks/bench_peers.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -270,14 +270,27 @@ class LinearAR(SequenceModel):
     # ---------------------------------------------------------------- forecasting
     def psi(self, horizon: int) -> torch.Tensor:
         """MA(inf) weights psi_0..psi_{H-1}: psi_0 = 1, psi_i = Σ_{j=1..min(i,tau)} phi_j psi_{i-j}."""
-        phi = self.phi.cpu()
-        psi = torch.zeros(horizon, dtype=torch.float64)
-        psi[0] = 1.0
+        phi = self.phi.tolist()  # a short recursion: Python floats beat per-element tensor ops
+        psi = [1.0]
         for i in range(1, horizon):
-            n = min(i, self.tau)
-            # psi_i = Σ_{j=1..n} phi_j psi_{i-j}
-            psi[i] = (phi[:n] * psi[i - n:i].flip(0)).sum()
-        return psi.to(self.coef.device)  # (H,)
+            # psi_i = Σ_{j=1..min(i, tau)} phi_j psi_{i-j}
+            psi.append(math.fsum(phi[j - 1] * psi[i - j] for j in range(1, min(i, self.tau) + 1)))
+        return torch.tensor(psi[:horizon], dtype=torch.float64, device=self.coef.device)  # (H,)
+
+    def _recurse(self, lags: torch.Tensor, horizon: int, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """x_{T+t} = c + Σ_i phi_i x_{T+t-i} (+ noise[:, t]) for t < horizon, from lags (N, tau) -> (N, H).
+
+        The values are written into one (N, tau + H) buffer whose sliding slice is the lag window,
+        so each step is one product and one write (no per-step concatenation).
+        """
+        N, tau = lags.shape
+        buf = torch.cat([lags.double(), lags.new_empty(N, horizon, dtype=torch.float64)], 1)  # (N, tau + H)
+        phi_rev = self.phi.flip(0)  # (tau,): x_{t-i} is window[:, tau - i]
+        for t in range(horizon):
+            # x_{T+t} = c + Σ_{i=1..tau} phi_i x_{T+t-i}
+            x = self.coef[0] + buf[:, t:t + tau] @ phi_rev  # (N,)
+            buf[:, tau + t] = x if noise is None else x + noise[:, t]
+        return buf[:, tau:]
 
     @torch.no_grad()
     def forecast(self, history, horizon: int, num_samples: int = 200,
@@ -287,7 +300,8 @@ class LinearAR(SequenceModel):
 
         mean (B, H) and quantiles (B, H, Q) are exact: mean_h by feeding predictions back,
         quantile_q = mean_h + Φ⁻¹(q) sqrt(sigma2 Σ_{i<h} psi_i²). samples (S, B, H) are simulated
-        paths x_{t+1} = c + Σ phi_i x_{t+1-i} + sigma e (for uses that want paths).
+        paths x_{t+1} = c + Σ phi_i x_{t+1-i} + sigma e (for uses that want paths), drawn from a
+        generator seeded with `seed`, or from torch's global generator when seed is None.
         """
         if horizon < 1 or num_samples < 1:
             raise ConfigError("forecast: horizon and num_samples must be >= 1")
@@ -301,26 +315,18 @@ class LinearAR(SequenceModel):
         if h.dim() != 2 or bool(torch.isnan(h).any()):
             raise DataError("history must be a (T,) or (B, T) series without NaN")
         B = h.shape[0]
-        lags = self._windows(h)[:, -1]  # (B, tau)
-        means = []
-        for _ in range(horizon):
-            m = self._mean(lags)  # (B,)
-            means.append(m)
-            lags = _shift(lags, m)
-        mean = torch.stack(means, 1)  # (B, H)
+        last = self._windows(h)[:, -1]  # (B, tau): the lags of the first forecast
+        mean = self._recurse(last, horizon)  # (B, H)
         std = (self.sigma2 * self.psi(horizon).pow(2).cumsum(0)).sqrt()  # (H,)
         z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(levels, dtype=torch.float64))  # (Q,)
         quant = mean[..., None] + std[None, :, None] * z.to(mean.device)  # (B, H, Q)
-        g = torch.Generator(device=h.device)
-        g.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
-        lags = self._windows(h)[:, -1].repeat(num_samples, 1)  # (S*B, tau)
+        g = None  # seed None: torch's global generator, as in seqlab.models.decoding
+        if seed is not None:
+            g = torch.Generator(device=h.device)
+            g.manual_seed(int(seed))
         eps = torch.randn(num_samples * B, horizon, generator=g, dtype=torch.float64, device=h.device)
-        paths = []
-        for t in range(horizon):
-            x = self._mean(lags) + self.sigma2.sqrt() * eps[:, t]  # (S*B,)
-            paths.append(x)
-            lags = _shift(lags, x)
-        samples = torch.stack(paths, 1).view(num_samples, B, horizon)  # (S, B, H)
+        noise = self.sigma2.sqrt() * eps  # (S*B, H): sigma e
+        samples = self._recurse(last.repeat(num_samples, 1), horizon, noise).view(num_samples, B, horizon)  # (S, B, H)
         mean, quant, samples = mean.to(out_dtype), quant.to(out_dtype), samples.to(out_dtype)
         if single:
             return Forecast(mean[0], quant[0], levels, samples[:, 0])

@@ -11,7 +11,9 @@ Counting is vectorised: every m-gram (m = 1..k+1) is an integer key in base b = 
 
     key(c_1..c_j, w) = key(c_1..c_j) * b + w,
 
-and `torch.unique` over the keys gives the counts C(c, w). The sorted keys and their counts are the
+and counting the keys gives C(c, w) (`_count`: a `torch.bincount` over the key space when that is
+small, b^m <= 4 L + 2^16 for L keys, as for characters up to trigrams; else `torch.unique`, a
+sort). The sorted keys and their counts are the
 model's buffers (`keys_m`, `counts_m`), so the model saves to safetensors; every derived table
 (context totals N(c), types N1+(c .), continuation counts N1+(. c w)) is rebuilt from them.
 Lookups are `torch.searchsorted` over sorted keys: no Python loop over n-grams.
@@ -113,7 +115,7 @@ class _Level:
     def set_continuations(self, higher_keys, base):
         """Continuation counts from the (m+1)-gram types: N1+(. c w) = #{u : C(u, c, w) > 0}."""
         mod = base ** self.m
-        suffix, n = torch.unique(higher_keys % mod, return_counts=True)  # every suffix is an m-gram
+        suffix, n = _count(higher_keys % mod, mod)  # every suffix is an m-gram
         cont = torch.zeros(len(self.keys), dtype=torch.float64)
         if len(suffix):
             cont[torch.searchsorted(self.keys, suffix)] = n.double()
@@ -185,23 +187,27 @@ class MarkovLM(SequenceModel):
         """
         tokens, lengths = _as_flat(data, self.V)  # (L,), (S,)
         pad = self.k if pad_start else 0
-        lens = lengths + pad  # (S,) padded lengths
-        # each sequence's tokens move right by pad for itself and every sequence before it
-        seq_id = torch.repeat_interleave(torch.arange(len(lengths)), lengths)  # (L,)
-        flat = torch.full((int(lens.sum()),), self.bos, dtype=torch.long)  # (L + S pad,)
-        flat[torch.arange(len(tokens)) + pad * (seq_id + 1)] = tokens
-        # position of every element inside its padded sequence
-        pos = torch.arange(len(flat)) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)
-        real = flat != self.bos  # (L,)
-        key = flat.clone()  # (L,) key of the m-gram ending at each position, m = 1
+        bos = torch.full((pad,), self.bos, dtype=torch.long)
+        if len(lengths) == 1:  # one stream: no sequence boundaries, position = index
+            flat, pos = torch.cat([bos, tokens]), None  # (N,) = (pad + L,)
+        else:
+            lens = lengths + pad  # (S,) padded lengths
+            # each sequence's tokens move right by pad for itself and every sequence before it
+            seq_id = torch.repeat_interleave(torch.arange(len(lengths)), lengths)  # (L,)
+            flat = torch.full((int(lens.sum()),), self.bos, dtype=torch.long)  # (N,) = (L + S pad,)
+            flat[torch.arange(len(tokens)) + pad * (seq_id + 1)] = tokens
+            # position of every element inside its padded sequence
+            pos = torch.arange(len(flat)) - torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)  # (N,)
+        N = len(flat)
+        key = flat  # key[i]: the m-gram ending at position t = i + m - 1 (m = 1: every position)
         for m in range(1, self.k + 2):
             if m > 1:
-                # key(x_{t-m+1..t}) = key(x_{t-m+2..t}) + x_{t-m+1} b^(m-1)
-                prev = torch.zeros_like(flat)
-                prev[m - 1:] = flat[:len(flat) - m + 1]
-                key = key + prev * self.base ** (m - 1)
-            ok = real & (pos >= m - 1)
-            keys, counts = torch.unique(key[ok], return_counts=True)  # sorted
+                # key(x_{t-m+1..t}) = key(x_{t-m+2..t}) + x_{t-m+1} b^(m-1),  t = m-1..N-1
+                key = key[1:] + flat[:max(N - m + 1, 0)] * self.base ** (m - 1)
+            # counted: the m-grams inside one sequence that end at a real token, pos(t) >= max(pad, m-1)
+            first = max(pad, m - 1)
+            counted = key[first - (m - 1):] if pos is None else key[pos[m - 1:] >= first]
+            keys, counts = _count(counted, self.base ** m)  # sorted
             setattr(self, f"keys_{m}", keys.to(self.device))
             setattr(self, f"counts_{m}", counts.to(self.device))
         self._build_tables()
@@ -358,6 +364,20 @@ class MarkovLM(SequenceModel):
     def num_ngrams(self) -> list[int]:
         """Number of distinct m-grams stored for m = 1..k+1."""
         return [len(getattr(self, f"keys_{m}")) for m in range(1, self.k + 2)]
+
+
+def _count(keys: torch.Tensor, space: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct keys (sorted) and how often each occurs, for keys (L,) in [0, space).
+
+    A bincount over the whole key space is one pass over the keys and one over the space; a sort
+    (torch.unique) is O(L log L), so the count wins where the space is not much larger than L
+    (1M characters, trigrams of a 100-symbol vocabulary: 10^6 bins, about 8x faster than the sort).
+    """
+    if space <= 4 * len(keys) + 2**16:
+        counts = torch.bincount(keys, minlength=space)  # (space,)
+        distinct = counts.nonzero().squeeze(1)  # (M,) sorted
+        return distinct, counts[distinct]
+    return torch.unique(keys, return_counts=True)
 
 
 def _as_flat(data, V: int):

@@ -186,12 +186,49 @@ class TransformerLM(SequenceModel):
         seen = torch.cat([state.x, x_t[:, None].to(state.x.dtype)], 1)  # (B, n)
         n = state.k.shape[3]
         if n < self.config.block_size + 1:
-            cache = kv_caches(state.k, state.v)
-            z = self._run(self._embed(x_t[:, None], False), cache, n)  # (B, 1, d)
+            k_buf, v_buf = self._kv_buffers(state)  # (B, L, h, C, d_k), C > n
+            k_layers, v_layers = k_buf.unbind(1), v_buf.unbind(1)  # L x (B, h, C, d_k) views
+            if self.blocks.can_decode_step():  # the one-position path: no module calls or masks
+                e = self.pos(self._embed(x_t[:, None], False), offset=n)[:, 0]  # (B, d)
+                z = self.blocks.decode_step(e, k_layers, v_layers, n)  # (B, d)
+            else:
+                cache = [snn.KVCache.preallocated(k, v, n) for k, v in zip(k_layers, v_layers)]
+                z = self._run(self._embed(x_t[:, None], False), cache, n)[:, -1]  # (B, d)
+            k_buf._seqlab_filled = v_buf._seqlab_filled = n + 1  # slot n belongs to the state returned
+            return self._emit(z), TransformerState(k_buf.narrow(3, 0, n + 1), v_buf.narrow(3, 0, n + 1), seen)
         else:  # context full: slide the window to the last block_size elements and rebuild
             cache = kv_caches(state.k[:, :, :, :0], state.v[:, :, :, :0])
             z = self._run(self._embed(seen[:, -self.config.block_size:], True), cache, 0)
         return self._emit(z[:, -1]), TransformerState(*stack_caches(cache), seen)
+
+    def _kv_buffers(self, state: TransformerState) -> tuple[torch.Tensor, torch.Tensor]:
+        """Buffers k, v (B, L, h, C, d_k), C > n, whose first n steps are the state's keys and values
+        and whose slot n may be written.
+
+        A step writes the new position into the buffers in place (KVCache.preallocated), so decoding
+        does not copy the whole cache every token. States stay values: the state's k, v are views
+        [:n] of the buffers, a later step writes only slot n, and it may do so only while no state
+        sees that slot, i.e. while the buffers are filled up to exactly n (`_seqlab_filled`, set by
+        `step`). Otherwise (a state stepped twice, a reordered beam, the first step after prefill) the
+        steps are copied into fresh buffers with room for min(2 n + 16, block_size + 1) positions, so
+        copies happen at doublings of the context: O(1) per token amortised.
+        """
+        k, v = state.k, state.v  # (B, L, h, n, d_k)
+        n = k.shape[3]
+        kb, vb = k._base, v._base
+        if (kb is not None and vb is not None and getattr(kb, "_seqlab_filled", -1) == n
+                and getattr(vb, "_seqlab_filled", -1) == n and kb.dim() == 5 and kb.shape[3] > n
+                and kb.shape[:3] == k.shape[:3] and vb.shape[:3] == v.shape[:3]
+                and k.data_ptr() == kb.data_ptr() and v.data_ptr() == vb.data_ptr()
+                and k.stride() == kb.stride() and v.stride() == vb.stride()):
+            return kb, vb
+        C = min(2 * n + 16, self.config.block_size + 1)
+        bufs = []
+        for t in (k, v):
+            buf = t.new_empty(*t.shape[:3], C, t.shape[4])  # (B, L, h, C, d_k)
+            buf[:, :, :, :n] = t
+            bufs.append(buf)
+        return bufs[0], bufs[1]
 
     def prefill(self, prompt: torch.Tensor):
         """Read BOS and the prompt in one causal pass that fills the caches."""

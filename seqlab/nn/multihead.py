@@ -32,12 +32,31 @@ class KVCache:
     `static=True` cache holds the keys/values of a fixed memory (cross-attention): filled on its
     first use, then reused and the key/value inputs ignored. Keys are cached before `bias_k` /
     zero attention are appended, so a cached run equals the full recompute.
+
+    `KVCache.preallocated(k_buf, v_buf, n)` holds the first n steps of buffers (B, h, capacity, d)
+    and writes later steps into the buffers in place while they fit (then it grows by `torch.cat`):
+    appending one step costs O(1) instead of a copy of the whole cache. Its k, v are views of the
+    buffers, so the caller owns them (seqlab.models.transformer decides when a buffer may be written).
     """
 
     def __init__(self, static: bool = False) -> None:
         self.static = static
         self.k: Tensor | None = None
         self.v: Tensor | None = None
+        self._k_buf: Tensor | None = None  # preallocated (B, h, capacity, d_k) storage, or None
+        self._v_buf: Tensor | None = None
+
+    @classmethod
+    def preallocated(cls, k_buf: Tensor, v_buf: Tensor, n: int) -> "KVCache":
+        """A cache holding steps [0, n) of k_buf (B, h, C, d_k), v_buf (B, h, C, d_v); steps n.. are
+        written into the buffers in place while n + new <= C."""
+        if not 0 <= n <= k_buf.size(-2) or k_buf.size(-2) != v_buf.size(-2):
+            raise DataError(f"KVCache.preallocated: {n} steps do not fit buffers of {k_buf.size(-2)} and "
+                            f"{v_buf.size(-2)} steps")
+        cache = cls()
+        cache._k_buf, cache._v_buf = k_buf, v_buf
+        cache.k, cache.v = k_buf[..., :n, :], v_buf[..., :n, :]  # (B, h, n, d)
+        return cache
 
     def __len__(self) -> int:
         return 0 if self.k is None else self.k.size(-2)
@@ -47,6 +66,14 @@ class KVCache:
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Append this call's k (B, h, T, d_k), v (B, h, T, d_v); return all cached (B, h, S, .)."""
+        if self._k_buf is not None:
+            n, T = self.k.size(-2), k.size(-2)
+            if n + T <= self._k_buf.size(-2) and k.size(0) == self._k_buf.size(0):
+                self._k_buf[..., n:n + T, :] = k  # written in place: no copy of the n cached steps
+                self._v_buf[..., n:n + T, :] = v
+                self.k, self.v = self._k_buf[..., :n + T, :], self._v_buf[..., :n + T, :]  # (B, h, S, d)
+                return self.k, self.v
+            self._k_buf = self._v_buf = None  # full: grow by concatenation below
         if self.k is None:
             self.k, self.v = k, v
         elif self.static:
@@ -60,12 +87,13 @@ class KVCache:
 
     def reorder(self, index: Tensor) -> None:
         """Keep batch rows `index` (LongTensor (B',)) in that order: beam search reordering."""
+        self._k_buf = self._v_buf = None
         if self.k is not None:
             self.k = self.k.index_select(0, index)
             self.v = self.v.index_select(0, index)
 
     def reset(self) -> None:
-        self.k = self.v = None
+        self.k = self.v = self._k_buf = self._v_buf = None
 
 
 # ---------------------------------------------------------------------------------------------

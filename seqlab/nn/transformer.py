@@ -87,6 +87,15 @@ class DecoderLayerCache:
         self.cross_attn.reset()
 
 
+def _norm_fn(norm: nn.Module) -> Callable[[Tensor], Tensor]:
+    """`norm` as a plain call: torch.layer_norm on its parameters for an nn.LayerNorm (a module call
+    costs more than normalising one position), else the module itself."""
+    if type(norm) is nn.LayerNorm:
+        shape, w, b, eps = norm.normalized_shape, norm.weight, norm.bias, norm.eps
+        return lambda y: torch.layer_norm(y, shape, w, b, eps)
+    return norm
+
+
 class _Layer(nn.Module):
     """The feed-forward block shared by both layers: FF(x) = dropout2(W_2 dropout(act(W_1 x + b_1)) + b_2)."""
 
@@ -146,6 +155,40 @@ class TransformerEncoderLayer(_Layer):
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
                            is_causal=is_causal, cache=cache)[0]
         return self.dropout1(x)
+
+    def can_decode_step(self) -> bool:
+        """Whether `decode_step` applies: packed q/k/v projections (in_proj_weight), no bias_k or
+        zero attention, and no active dropout."""
+        a = self.self_attn
+        return (a.in_proj_weight is not None and a.bias_k is None and not a.add_zero_attn
+                and not (self.training and (self.dropout.p > 0 or a.dropout > 0)))
+
+    def decode_step(self, x: Tensor, k_buf: Tensor, v_buf: Tensor, n: int) -> Tensor:
+        """The layer on one new position x (B, E) after n cached ones -> (B, E); the position's key
+        and value are written to k_buf[:, :, n] (B, h, C, d_k) and v_buf[:, :, n] (B, h, C, d_v).
+
+        The same numbers as `forward(x[:, None], is_causal=True, cache=KVCache.preallocated(k_buf,
+        v_buf, n))` (the single query sees every cached key: no mask) in functional calls, without
+        the general path's module calls, masks and checks: in decoding, one position per call, those
+        cost more than the arithmetic (needs `can_decode_step()`).
+        """
+        a = self.self_attn
+        B, h, d_k, d_v = x.shape[0], a.num_heads, a.d_k, a.d_v
+        norm1, norm2 = _norm_fn(self.norm1), _norm_fn(self.norm2)
+        y = norm1(x) if self.norm_first else x
+        # SA(y): q, k, v = y (W_q | W_k | W_v)ᵀ + b;  softmax(q kᵀ / sqrt(d_k)) v W_oᵀ + b_o
+        q, k, v = F.linear(y, a.in_proj_weight, a.in_proj_bias).split(a._split, dim=-1)  # (B, h d_k) ...
+        k_buf.select(2, n).copy_(k.view(B, h, d_k))  # (B, h, d_k) into slot n
+        v_buf.select(2, n).copy_(v.view(B, h, d_v))
+        o = F.scaled_dot_product_attention(q.view(B, h, 1, d_k), k_buf.narrow(2, 0, n + 1),
+                                           v_buf.narrow(2, 0, n + 1))  # (B, h, 1, d_v)
+        sa = F.linear(o.view(B, h * d_v), a.out_proj.weight, a.out_proj.bias)  # (B, E)
+        x = x + sa if self.norm_first else norm1(x + sa)
+        y = norm2(x) if self.norm_first else x
+        # FF(y) = W_2 act(W_1 y + b_1) + b_2
+        ff = F.linear(self.activation(F.linear(y, self.linear1.weight, self.linear1.bias)),
+                      self.linear2.weight, self.linear2.bias)  # (B, E)
+        return x + ff if self.norm_first else norm2(x + ff)
 
 
 class TransformerDecoderLayer(_Layer):
@@ -248,6 +291,16 @@ class TransformerEncoder(nn.Module):
         for layer, c in zip(self.layers, caches, strict=True):
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal, cache=c)
         return x if self.norm is None else self.norm(x)
+
+    def can_decode_step(self) -> bool:
+        return all(layer.can_decode_step() for layer in self.layers)
+
+    def decode_step(self, x: Tensor, k_bufs: list[Tensor], v_bufs: list[Tensor], n: int) -> Tensor:
+        """One new position x (B, E) after n cached ones through every layer (see
+        `TransformerEncoderLayer.decode_step`; layer l's keys/values go to k_bufs[l], v_bufs[l])."""
+        for layer, k_buf, v_buf in zip(self.layers, k_bufs, v_bufs, strict=True):
+            x = layer.decode_step(x, k_buf, v_buf, n)
+        return x if self.norm is None else _norm_fn(self.norm)(x)
 
 
 class TransformerDecoder(nn.Module):
