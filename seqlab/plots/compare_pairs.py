@@ -38,7 +38,7 @@ def plot_pairs_leaderboard(result, path: str | Path) -> Path:
 def plot_cross_attention(result, path: str | Path) -> Path:
     """One panel per entrant with attention: weights (T, S) of its first test pair."""
     items = list(result.attention.items())
-    fig, axes = plt.subplots(1, len(items), figsize=(4.2 * len(items), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(items), figsize=(5.2 * len(items), 4.4), squeeze=False, layout="constrained")
     for ax, (name, (source, target, w)) in zip(axes[0], items):
         im = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=max(float(w.max()), 1e-6), aspect="auto")
         ax.set_xticks(range(len(source)), list(source))
