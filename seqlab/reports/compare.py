@@ -92,7 +92,7 @@ def _setup_lines(result) -> list[str]:
         f"{s.threads} torch thread(s) per run; windows of T = {s.T} tokens. Markov's order (1..{s.max_order}) and every "
         f"neural checkpoint were chosen on validation; ranks come from the test part only.",
         "Ranks are shared when Welch's t-test over seeds finds no difference at 5% "
-        "(rank = 1 + the number of families significantly better).",
+        "(rank = 1 + the number of families significantly better; never behind a worse family).",
         f"Markov's FLOPs are FLOP-equivalents: its counting time x this machine's measured matmul rate "
         f"({result.matmul_flops_per_second:.3g} FLOP/s).",
     ]
