@@ -7,7 +7,7 @@ interrupted run never leaves a truncated PNG.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import matplotlib
@@ -34,11 +34,12 @@ def save_png(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Write `fig` as PNG to `path` atomically and close it; return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    # the name is chosen before the file exists, so an interrupt (Ctrl-C, SIGTERM) at any point
+    # leaves a name to remove; savefig creates the file
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.png")
     try:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

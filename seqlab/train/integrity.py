@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -44,11 +45,23 @@ Writer = Callable[[str], None]   # writes one file's content to the path it is g
 
 
 # ------------------------------------------------------------------ atomic writes
-def _temp_sibling(path: Path) -> str:
+def _temp_sibling(path: Path, made: list) -> str:
+    """Create an empty temporary sibling `.NAME.tmp-XXXXXXXX` of `path` and return its name.
+
+    The name is appended to `made` *before* the file is created, so an interrupt at any point (a
+    SIGTERM raised as KeyboardInterrupt between the creation and the return) still leaves the
+    caller the name to remove; a name another process created first is never listed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    return tmp
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.tmp-{secrets.token_hex(4)}")
+        made.append(tmp)
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return tmp
+        except FileExistsError:
+            made.pop()
+    raise OSError(f"no free temporary name next to {path}")
 
 
 def umask() -> int:
@@ -74,15 +87,16 @@ def atomic_write(path: Path, write: Writer) -> Path:
     error (an OSError from a full disk, Ctrl-C) the temporary file is removed and `path` is
     untouched. write_files turns an OSError into a one-line CheckpointError."""
     path = Path(path)
-    tmp = None
+    made: list[str] = []
     try:
-        tmp = _temp_sibling(path)
+        tmp = _temp_sibling(path, made)
         write(tmp)
         _settle(tmp)
         os.replace(tmp, path)
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
+        for tmp in made:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     return path
 
 
@@ -184,11 +198,12 @@ def write_files(folder, files: dict[str, Writer]) -> None:
         if p.is_file() and file_sha256(p) == digest:
             recorded[name] = digest
     staged: dict[str, str] = {}
+    made: list[str] = []  # every temporary name, listed before its file exists
     current = folder
     try:
         for name, write in files.items():
             current = folder / name
-            staged[name] = _temp_sibling(current)
+            staged[name] = _temp_sibling(current, made)
             write(staged[name])
             _settle(staged[name])
         digests = {name: file_sha256(tmp) for name, tmp in staged.items()}
@@ -204,7 +219,7 @@ def write_files(folder, files: dict[str, Writer]) -> None:
         raise CheckpointError(f"cannot write {current}: {e.strerror or e} (the run folder keeps its "
                               f"earlier checkpoint files)") from None
     finally:
-        for tmp in staged.values():
+        for tmp in made:
             if os.path.exists(tmp):
                 os.remove(tmp)
 

@@ -340,14 +340,14 @@ def test_read_only_run_folder_is_one_line_and_changes_nothing(run, capsys, monke
         try:  # root ignores the mode bits: then make the folder refuse writes the way a read-only mount does
             probe.touch()
             probe.unlink()
-            real = integrity.tempfile.mkstemp
+            real = integrity.os.open
 
-            def refuse(*a, dir=None, **k):
-                if Path(dir).resolve() == run.resolve():
+            def refuse(path, flags, *a, **k):  # creating a file in the run folder fails as on a read-only mount
+                if flags & os.O_CREAT and Path(path).parent.resolve() == run.resolve():
                     raise OSError(errno.EROFS, "Read-only file system")
-                return real(*a, dir=dir, **k)
+                return real(path, flags, *a, **k)
 
-            monkeypatch.setattr(integrity.tempfile, "mkstemp", refuse)
+            monkeypatch.setattr(integrity.os, "open", refuse)
         except PermissionError:
             pass
         result = _cli(capsys, "train", "--out", run, "--resume", "--steps", "12", "--no-progress")
