@@ -33,9 +33,8 @@ from torch import nn
 
 from seqlab import nn as snn
 from seqlab.errors import ConfigError
-from seqlab.models.base import SequenceModel, build_config
-from seqlab.models.heads import OutputHead
-from seqlab.models.inputs import InputEmbedding
+from seqlab.models.base import build_config
+from seqlab.models.stack import BlockStackLM, check_common_fields
 
 __all__ = ["MinRNNConfig", "MinRNNLM", "MinRNNLMState"]
 
@@ -64,15 +63,9 @@ class MinRNNConfig:
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ConfigError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        for name in ("d_model", "hidden_size", "num_layers"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_common_fields(self, ("d_model", "hidden_size", "num_layers"))
         if self.dim_feedforward is not None and self.dim_feedforward < 1:
             raise ConfigError(f"dim_feedforward must be >= 1 or None (4 d_model), got {self.dim_feedforward}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.vocab_size is not None and self.vocab_size < 1:
-            raise ConfigError(f"vocab_size must be >= 1 or None (real values), got {self.vocab_size}")
 
 
 class MinRNNBlock(nn.Module):
@@ -105,59 +98,32 @@ class MinRNNBlock(nn.Module):
         return self._feed_forward(z + self.drop(self.out_proj(h))), h
 
 
-class MinRNNLM(SequenceModel):
+class MinRNNLM(BlockStackLM):
     """minGRU / minLSTM sequence model; `MinRNNLM(vocab_size=V, cell="lstm")` or `MinRNNLM(cfg)`.
 
     Weights: embed (InputEmbedding), blocks (MinRNNBlock each), norm_f, head (OutputHead: tied,
-    untied or Gaussian). State: MinRNNLMState.
+    untied or Gaussian). State: MinRNNLMState. The stack, `conditionals`, `step` and `prefill`:
+    seqlab.models.stack.BlockStackLM.
     """
 
     config_class = MinRNNConfig
 
     def __init__(self, config: MinRNNConfig | dict | None = None, **fields):
-        config = build_config(MinRNNConfig, config, fields)
-        super().__init__(config)
-        c = config
-        d = c.d_model
-        tied = c.vocab_size is not None and c.tie_weights
-        self.embed = InputEmbedding(c.vocab_size, d, std=d**-0.5)
-        self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(MinRNNBlock(c.cell, d, c.hidden_size, c.dim_feedforward or 4 * d, c.dropout)
-                                    for _ in range(c.num_layers))
-        self.norm_f = nn.LayerNorm(d)
-        self.head = OutputHead(d, c.vocab_size, tied=tied)
+        c = build_config(MinRNNConfig, config, fields)
+        super().__init__(c, lambda: MinRNNBlock(c.cell, c.d_model, c.hidden_size,
+                                                c.dim_feedforward or 4 * c.d_model, c.dropout))
 
-    def _emit(self, z: torch.Tensor) -> torch.Tensor:
-        """z (..., d) -> params (..., P)."""
-        return self.head(self.norm_f(z), self.embed)
-
-    def _run(self, e: torch.Tensor, state: MinRNNLMState) -> tuple[torch.Tensor, MinRNNLMState]:
-        """The parallel form on new inputs e (B, n, d) after `state` -> (params (B, n, P), state)."""
-        z, hs = self.drop(e), []
-        for layer, block in enumerate(self.blocks):
-            z, h = block(z, state.h[:, layer])  # (B, n, d), (B, H)
-            hs.append(h)
-        return self._emit(z), MinRNNLMState(torch.stack(hs, 1))
-
-    # ---------------------------------------------------------------- SequenceModel
-    def conditionals(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(self.embed.with_start(x), self.init_state(x.shape[0]))[0]  # (B, T+1, P)
+    @property
+    def num_layers(self) -> int:
+        return self.config.num_layers
 
     def init_state(self, batch_size: int) -> MinRNNLMState:
         c = self.config
         return MinRNNLMState(torch.zeros(batch_size, c.num_layers, c.hidden_size, device=self.device,
                                          dtype=self.dtype))  # h_0 = 0, (B, L, H)
 
-    def step(self, x_t, state: MinRNNLMState):
-        B = state.h.shape[0]
-        z = self.drop(self.embed.start(B)[:, 0] if x_t is None else self.embed(x_t))  # (B, d)
-        hs = []
-        for layer, block in enumerate(self.blocks):
-            z, h = block.step(z, state.h[:, layer])  # (B, d), (B, H)
-            hs.append(h)
-        return self._emit(z), MinRNNLMState(torch.stack(hs, 1))
+    def layer_state(self, state: MinRNNLMState, layer: int) -> torch.Tensor:
+        return state.h[:, layer]  # (B, H)
 
-    def prefill(self, prompt: torch.Tensor):
-        """Read the start symbol and the prompt in one parallel pass (the scans carry the state)."""
-        params, state = self._run(self.embed.with_start(prompt), self.init_state(prompt.shape[0]))
-        return params[:, -1], state
+    def stack_states(self, states: list, state: MinRNNLMState) -> MinRNNLMState:
+        return MinRNNLMState(torch.stack(states, 1))  # (B, L, H)

@@ -36,9 +36,8 @@ from torch import nn
 
 from seqlab import nn as snn
 from seqlab.errors import ConfigError
-from seqlab.models.base import SequenceModel, build_config
-from seqlab.models.heads import OutputHead
-from seqlab.models.inputs import InputEmbedding
+from seqlab.models.base import build_config
+from seqlab.models.stack import BlockStackLM, check_common_fields
 
 __all__ = ["RetNetConfig", "RetNetLM", "RetNetState"]
 
@@ -66,18 +65,12 @@ class RetNetConfig:
     tie_weights: bool = True
 
     def __post_init__(self):
-        for name in ("d_model", "n_head", "n_layer"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_common_fields(self, ("d_model", "n_head", "n_layer"))
         if self.d_model % self.n_head or (self.d_model // self.n_head) % 2:
             raise ConfigError(f"d_model={self.d_model} must be n_head={self.n_head} times an even head size "
                               f"(rotary positions turn feature pairs)")
         if self.dim_feedforward is not None and self.dim_feedforward < 1:
             raise ConfigError(f"dim_feedforward must be >= 1 or None (2 d_model), got {self.dim_feedforward}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.vocab_size is not None and self.vocab_size < 1:
-            raise ConfigError(f"vocab_size must be >= 1 or None (real values), got {self.vocab_size}")
 
 
 class RetNetBlock(nn.Module):
@@ -108,46 +101,23 @@ class RetNetBlock(nn.Module):
         return self._feed_forward(z + self.drop(o)), state
 
 
-class RetNetLM(SequenceModel):
+class RetNetLM(BlockStackLM):
     """RetNet sequence model; `RetNetLM(vocab_size=V)` or `RetNetLM(cfg)`.
 
     Weights: embed (InputEmbedding), blocks (RetNetBlock each), norm_f, head (OutputHead: tied,
     untied or Gaussian); buffers gamma (h,) and theta (d_k/2,) per layer, not saved. State: RetNetState.
+    The stack, `conditionals`, `step` and `prefill`: seqlab.models.stack.BlockStackLM.
     """
 
     config_class = RetNetConfig
 
     def __init__(self, config: RetNetConfig | dict | None = None, **fields):
-        config = build_config(RetNetConfig, config, fields)
-        super().__init__(config)
-        c = config
-        d = c.d_model
-        tied = c.vocab_size is not None and c.tie_weights
-        self.embed = InputEmbedding(c.vocab_size, d, std=d**-0.5)
-        self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(RetNetBlock(d, c.n_head, c.dim_feedforward or 2 * d, c.dropout)
-                                    for _ in range(c.n_layer))
-        self.norm_f = nn.LayerNorm(d)
-        self.head = OutputHead(d, c.vocab_size, tied=tied)
+        c = build_config(RetNetConfig, config, fields)
+        super().__init__(c, lambda: RetNetBlock(c.d_model, c.n_head, c.dim_feedforward or 2 * c.d_model, c.dropout))
 
-    def _emit(self, z: torch.Tensor) -> torch.Tensor:
-        """z (..., d) -> params (..., P)."""
-        return self.head(self.norm_f(z), self.embed)
-
-    def _blocks(self, z: torch.Tensor, state: RetNetState, recurrent: bool):
-        """Every block on z (B, n, d) (parallel) or (B, d) (recurrent) -> (z, RetNetState)."""
-        Ss, n = [], state.n
-        for layer, block in enumerate(self.blocks):
-            run = block.step if recurrent else block
-            z, s = run(z, snn.RetentionState(state.S[:, layer], state.n))
-            Ss.append(s.S)
-            n = s.n
-        return z, RetNetState(torch.stack(Ss, 1), n)
-
-    # ---------------------------------------------------------------- SequenceModel
-    def conditionals(self, x: torch.Tensor) -> torch.Tensor:
-        z, _ = self._blocks(self.drop(self.embed.with_start(x)), self.init_state(x.shape[0]), False)
-        return self._emit(z)  # (B, T+1, P)
+    @property
+    def num_layers(self) -> int:
+        return self.config.n_layer
 
     def init_state(self, batch_size: int) -> RetNetState:
         c = self.config
@@ -156,13 +126,9 @@ class RetNetLM(SequenceModel):
                         dtype=self.dtype)  # S_0 = 0, (B, L, h, d_k, d_v)
         return RetNetState(S, torch.zeros(batch_size, dtype=torch.long, device=self.device))
 
-    def step(self, x_t, state: RetNetState):
-        B = state.S.shape[0]
-        z = self.drop(self.embed.start(B)[:, 0] if x_t is None else self.embed(x_t))  # (B, d)
-        z, state = self._blocks(z, state, True)
-        return self._emit(z), state
+    def layer_state(self, state: RetNetState, layer: int) -> snn.RetentionState:
+        return snn.RetentionState(state.S[:, layer], state.n)
 
-    def prefill(self, prompt: torch.Tensor):
-        """Read the start symbol and the prompt in one parallel pass that returns the states."""
-        z, state = self._blocks(self.drop(self.embed.with_start(prompt)), self.init_state(prompt.shape[0]), False)
-        return self._emit(z[:, -1]), state
+    def stack_states(self, states: list, state: RetNetState) -> RetNetState:
+        # every layer reads the same positions: n is shared (the last block's)
+        return RetNetState(torch.stack([s.S for s in states], 1), states[-1].n)

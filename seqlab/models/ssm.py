@@ -35,9 +35,8 @@ from torch import nn
 
 from seqlab import nn as snn
 from seqlab.errors import ConfigError
-from seqlab.models.base import SequenceModel, build_config
-from seqlab.models.heads import OutputHead
-from seqlab.models.inputs import InputEmbedding
+from seqlab.models.base import build_config
+from seqlab.models.stack import BlockStackLM, check_common_fields
 
 __all__ = ["MambaConfig", "MambaLM", "MambaState"]
 
@@ -65,15 +64,9 @@ class MambaConfig:
     tie_weights: bool = True
 
     def __post_init__(self):
-        for name in ("d_model", "n_layer", "d_state", "d_conv", "expand"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_common_fields(self, ("d_model", "n_layer", "d_state", "d_conv", "expand"))
         if self.dt_rank is not None and self.dt_rank < 1:
             raise ConfigError(f"dt_rank must be >= 1 or None (d_model / 16), got {self.dt_rank}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.vocab_size is not None and self.vocab_size < 1:
-            raise ConfigError(f"vocab_size must be >= 1 or None (real values), got {self.vocab_size}")
 
 
 class MambaBlock(nn.Module):
@@ -98,7 +91,7 @@ class MambaBlock(nn.Module):
         return z + self.drop(y), state
 
 
-class MambaLM(SequenceModel):
+class MambaLM(BlockStackLM):
     """Mamba sequence model; `MambaLM(vocab_size=V)` or `MambaLM(cfg)`.
 
     Weights: embed (InputEmbedding), blocks (MambaBlock each), norm_f (RMSNorm), head (OutputHead:
@@ -108,35 +101,12 @@ class MambaLM(SequenceModel):
     config_class = MambaConfig
 
     def __init__(self, config: MambaConfig | dict | None = None, **fields):
-        config = build_config(MambaConfig, config, fields)
-        super().__init__(config)
-        c = config
-        d = c.d_model
-        tied = c.vocab_size is not None and c.tie_weights
-        self.embed = InputEmbedding(c.vocab_size, d, std=d**-0.5)
-        self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(MambaBlock(c) for _ in range(c.n_layer))
-        self.norm_f = nn.RMSNorm(d)
-        self.head = OutputHead(d, c.vocab_size, tied=tied)
+        c = build_config(MambaConfig, config, fields)
+        super().__init__(c, lambda: MambaBlock(c), norm_f=nn.RMSNorm)
 
-    def _emit(self, z: torch.Tensor) -> torch.Tensor:
-        """z (..., d) -> params (..., P)."""
-        return self.head(self.norm_f(z), self.embed)
-
-    def _blocks(self, z: torch.Tensor, state: MambaState, recurrent: bool):
-        """Every block on z (B, n, d) (parallel) or (B, d) (recurrent) -> (z, MambaState)."""
-        convs, hs = [], []
-        for layer, block in enumerate(self.blocks):
-            run = block.step if recurrent else block
-            z, s = run(z, snn.SSMState(state.conv[:, layer], state.h[:, layer]))
-            convs.append(s.conv)
-            hs.append(s.h)
-        return z, MambaState(torch.stack(convs, 1), torch.stack(hs, 1))
-
-    # ---------------------------------------------------------------- SequenceModel
-    def conditionals(self, x: torch.Tensor) -> torch.Tensor:
-        z, _ = self._blocks(self.drop(self.embed.with_start(x)), self.init_state(x.shape[0]), False)
-        return self._emit(z)  # (B, T+1, P)
+    @property
+    def num_layers(self) -> int:
+        return self.config.n_layer
 
     def init_state(self, batch_size: int) -> MambaState:
         c = self.config
@@ -145,13 +115,8 @@ class MambaLM(SequenceModel):
         return MambaState(torch.zeros(batch_size, c.n_layer, D, c.d_conv - 1, **kw),  # no input yet
                           torch.zeros(batch_size, c.n_layer, D, c.d_state, **kw))     # h_0 = 0
 
-    def step(self, x_t, state: MambaState):
-        B = state.h.shape[0]
-        z = self.drop(self.embed.start(B)[:, 0] if x_t is None else self.embed(x_t))  # (B, d)
-        z, state = self._blocks(z, state, True)
-        return self._emit(z), state
+    def layer_state(self, state: MambaState, layer: int) -> snn.SSMState:
+        return snn.SSMState(state.conv[:, layer], state.h[:, layer])
 
-    def prefill(self, prompt: torch.Tensor):
-        """Read the start symbol and the prompt in one parallel pass that returns the states."""
-        z, state = self._blocks(self.drop(self.embed.with_start(prompt)), self.init_state(prompt.shape[0]), False)
-        return self._emit(z[:, -1]), state
+    def stack_states(self, states: list, state: MambaState) -> MambaState:
+        return MambaState(torch.stack([s.conv for s in states], 1), torch.stack([s.h for s in states], 1))
