@@ -328,7 +328,7 @@ def run_series_compare(setup, log: Callable[[str], None] | None = None) -> Serie
     origins = origins_for(T, H, K)
     if origins[0] < max(3 * H, 20):
         raise DataError(f"{spec}: {T} values are too few for {K} origins of horizon {H} (the first origin "
-                        f"would train on {origins[0]} values, need >= {max(3 * H, 20)}); lower --origins or --horizon")
+                        f"would train on {max(0, origins[0])} values, need >= {max(3 * H, 20)}); lower --origins or --horizon")
     if season is not None:
         source = "given"
     else:
