@@ -45,8 +45,8 @@ class LinearARConfig:
     """tau: number of lags (>= 0; 0 is white noise around c); trend: "c" (intercept c,
     statsmodels' default) or "n" (c = 0)."""
 
-    tau: int = 2
-    trend: str = "c"
+    tau: int = 2                              # τ: lags read (0: white noise around c)
+    trend: str = dataclasses.field(default="c", metadata={"choices": TRENDS})                          # c: with intercept (statsmodels default), n: none
 
     def __post_init__(self):
         if not isinstance(self.tau, int) or self.tau < 0:

@@ -66,13 +66,13 @@ class MarkovConfig:
     nltk_compat: kneser-ney with nltk.lm's lower-order weights (raw type counts, not normalised).
     """
 
-    vocab_size: int = 256
-    order: int = 2
-    smoothing: str = "kneser-ney"
-    gamma: float = 0.1
-    discount: float = 0.75
-    eps: float = 1e-10
-    nltk_compat: bool = False
+    vocab_size: int = 256                     # V, tokens (set from the tokenizer)
+    order: int = 2                            # k: the previous k tokens are the context (a k+1-gram model)
+    smoothing: str = dataclasses.field(default="kneser-ney", metadata={"choices": SMOOTHINGS})             # how unseen n-grams get probability
+    gamma: float = 0.1                        # Lidstone pseudo-count added to every count (lidstone only)
+    discount: float = 0.75                    # Kneser-Ney's absolute discount d, in [0, 1]
+    eps: float = 1e-10                        # floor of a probability, keeps log P finite
+    nltk_compat: bool = False                 # kneser-ney with nltk.lm's lower-order weights (unnormalised), for its tests
 
     def __post_init__(self):
         if self.order < 1:

@@ -51,14 +51,14 @@ class MinRNNLMState(NamedTuple):
 class MinRNNConfig:
     """vocab_size None means real values (Gaussian emission); tie_weights applies to tokens only."""
 
-    vocab_size: int | None = None
-    cell: str = "gru"
-    d_model: int = 64
-    hidden_size: int = 128
-    num_layers: int = 2
-    dim_feedforward: int | None = None
-    dropout: float = 0.0
-    tie_weights: bool = True
+    vocab_size: int | None = None             # V, tokens (set from the tokenizer; none = real values)
+    cell: str = "gru"                         # minGRU or minLSTM (set from the model name)
+    d_model: int = 64                         # d: width of the residual stream
+    hidden_size: int = 128                    # H: size of the recurrent state h_t
+    num_layers: int = 2                       # residual blocks
+    dim_feedforward: int | None = None        # F: feed-forward width (none: 4 d_model)
+    dropout: float = 0.0                      # dropout probability, in [0, 1)
+    tie_weights: bool = True                  # share the output matrix with the token embedding (tokens only)
 
     def __post_init__(self):
         if self.cell not in CELLS:

@@ -43,12 +43,12 @@ class NeuralARState(NamedTuple):
 class NeuralARConfig:
     """vocab_size V for tokens, None for real values; tau window; num_layers tanh layers (0: linear)."""
 
-    vocab_size: int | None = 256
-    tau: int = 3
-    embed_dim: int = 32
-    hidden_size: int = 128
-    num_layers: int = 1
-    dropout: float = 0.0
+    vocab_size: int | None = 256              # V, tokens (set from the tokenizer; none = real values)
+    tau: int = 3                              # τ: previous elements read (the window)
+    embed_dim: int = 32                       # E: size of each element's embedding
+    hidden_size: int = 128                    # H: units per hidden layer
+    num_layers: int = 1                       # tanh hidden layers (0: linear in the window)
+    dropout: float = 0.0                      # dropout probability on hidden layers, in [0, 1)
 
     def __post_init__(self):
         if self.vocab_size is not None and (not isinstance(self.vocab_size, int) or self.vocab_size < 1):

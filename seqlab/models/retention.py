@@ -56,13 +56,13 @@ class RetNetConfig:
     """vocab_size None means real values (Gaussian emission); dim_feedforward None = 2 d_model;
     tie_weights applies to tokens only."""
 
-    vocab_size: int | None = None
-    d_model: int = 64
-    n_head: int = 4
-    n_layer: int = 2
-    dim_feedforward: int | None = None
-    dropout: float = 0.0
-    tie_weights: bool = True
+    vocab_size: int | None = None             # V, tokens (set from the tokenizer; none = real values)
+    d_model: int = 64                         # d: width of the residual stream
+    n_head: int = 4                           # h: retention heads, one decay γ each (d_model / h must be even)
+    n_layer: int = 2                          # residual blocks
+    dim_feedforward: int | None = None        # F: feed-forward width (none: 2 d_model)
+    dropout: float = 0.0                      # dropout probability, in [0, 1)
+    tie_weights: bool = True                  # share the output matrix with the token embedding (tokens only)
 
     def __post_init__(self):
         check_common_fields(self, ("d_model", "n_head", "n_layer"))

@@ -62,13 +62,13 @@ class RNNState(NamedTuple):
 class RNNConfig:
     """vocab_size None means real values (Gaussian emission)."""
 
-    vocab_size: int | None = None
-    cell: str = "lstm"
-    embed_dim: int = 64
-    hidden_size: int = 128
-    num_layers: int = 1
-    dropout: float = 0.0
-    tie_weights: bool = False
+    vocab_size: int | None = None             # V, tokens (set from the tokenizer; none = real values)
+    cell: str = "lstm"                        # recurrent cell (set from the model name)
+    embed_dim: int = 64                       # E: size of the input embedding
+    hidden_size: int = 128                    # H: size of the hidden state h_t
+    num_layers: int = 1                       # stacked recurrent layers
+    dropout: float = 0.0                      # dropout probability between layers, in [0, 1)
+    tie_weights: bool = False                 # share the output matrix with the token embedding (tokens only)
 
     def __post_init__(self):
         if self.cell not in CELLS:

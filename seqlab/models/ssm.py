@@ -53,15 +53,15 @@ class MambaConfig:
     """vocab_size None means real values (Gaussian emission); dt_rank None = ⌈d_model / 16⌉;
     tie_weights applies to tokens only."""
 
-    vocab_size: int | None = None
-    d_model: int = 64
-    n_layer: int = 2
-    d_state: int = 16
-    d_conv: int = 4
-    expand: int = 2
-    dt_rank: int | None = None
-    dropout: float = 0.0
-    tie_weights: bool = True
+    vocab_size: int | None = None             # V, tokens (set from the tokenizer; none = real values)
+    d_model: int = 64                         # d: width of the residual stream
+    n_layer: int = 2                          # residual blocks
+    d_state: int = 16                         # N: state size per channel of the selective scan
+    d_conv: int = 4                           # width of the causal depthwise convolution
+    expand: int = 2                           # inner width = expand x d_model
+    dt_rank: int | None = None                # rank of the Δ projection (none: ceil(d_model / 16))
+    dropout: float = 0.0                      # dropout probability, in [0, 1)
+    tie_weights: bool = True                  # share the output matrix with the token embedding (tokens only)
 
     def __post_init__(self):
         check_common_fields(self, ("d_model", "n_layer", "d_state", "d_conv", "expand"))

@@ -30,7 +30,7 @@ F dim_feedforward, V vocab_size, P emission params.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -75,16 +75,16 @@ class TransformerConfig:
     """vocab_size None means real values (Gaussian emission); dim_feedforward None = 4 d_model;
     tie_weights applies to token models only (real values have no embedding table to tie)."""
 
-    vocab_size: int | None = None
-    block_size: int = 128
-    d_model: int = 64
-    n_head: int = 4
-    n_layer: int = 2
-    dim_feedforward: int | None = None
-    dropout: float = 0.0
-    positions: str = "sinusoidal"
-    tie_weights: bool = True
-    bias: bool = True
+    vocab_size: int | None = None             # V, tokens (set from the tokenizer; none = real values)
+    block_size: int = 128                     # T: longest context in positions (set from --block-size)
+    d_model: int = 64                         # d: width of the residual stream
+    n_head: int = 4                           # h: attention heads (d_model must divide by it)
+    n_layer: int = 2                          # decoder blocks
+    dim_feedforward: int | None = None        # F: feed-forward width (none: 4 d_model)
+    dropout: float = 0.0                      # dropout probability, in [0, 1)
+    positions: str = field(default="sinusoidal", metadata={"choices": ("sinusoidal", "learned")})  # positional encoding added to the inputs
+    tie_weights: bool = True                  # share the output matrix with the token embedding (tokens only)
+    bias: bool = True                         # biases in the linear layers and layer norms
 
     def __post_init__(self):
         for name in ("block_size", "d_model", "n_head", "n_layer"):

@@ -93,3 +93,19 @@ def test_name_list_keeps_order_drops_duplicates(names):
 def test_int_list_rejects_bad_items(text):
     with pytest.raises(argparse.ArgumentTypeError):
         parse_int_list(text)
+
+
+def test_every_model_option_says_what_it_does_and_closed_sets_are_choices():
+    from seqlab.cli.main import build_parser
+    from seqlab.cli.train import MODEL_NAMES
+
+    for name in MODEL_NAMES:
+        parser = build_parser(["train", "--model", name])
+        train = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+        group = next(g for g in train._action_groups if g.title and g.title.startswith("model options"))
+        for action in group._group_actions:
+            text = (action.help or "").split("(default")[0].strip()
+            assert text, f"{name} {action.option_strings[0]} has no description"
+    train = build_parser(["train", "--model", "transformer"])._subparsers._group_actions[0].choices["train"]
+    positions = next(a for a in train._actions if "--positions" in a.option_strings)
+    assert list(positions.choices) == ["sinusoidal", "learned"]

@@ -57,20 +57,20 @@ class Seq2SeqConfig:
     n_layer, dim_feedforward (None = 4 d_model), max_len. All: dropout, eos_token_id.
     """
 
-    vocab_size: int = 16
-    src_vocab_size: int | None = None
-    arch: str = "rnn"
-    cell: str = "gru"
-    embed_dim: int = 32
-    hidden_size: int = 64
-    num_layers: int = 1
-    d_model: int = 64
-    n_head: int = 4
-    n_layer: int = 2
-    dim_feedforward: int | None = None
-    max_len: int = 256
-    dropout: float = 0.0
-    eos_token_id: int | None = None
+    vocab_size: int = 16                      # V: target vocabulary (set from the tokenizer)
+    src_vocab_size: int | None = None         # source vocabulary (none: the target's)
+    arch: str = "rnn"                         # architecture (set from the model name)
+    cell: str = "gru"                         # recurrent cell of the RNN architectures
+    embed_dim: int = 32                       # E: embedding size (RNN architectures)
+    hidden_size: int = 64                     # H: hidden size (RNN architectures)
+    num_layers: int = 1                       # recurrent layers (RNN architectures)
+    d_model: int = 64                         # d: model width (transformer)
+    n_head: int = 4                           # h: attention heads (transformer)
+    n_layer: int = 2                          # encoder and decoder layers (transformer)
+    dim_feedforward: int | None = None        # F: feed-forward width (transformer; none: 4 d_model)
+    max_len: int = 256                        # longest source or target in positions
+    dropout: float = 0.0                      # dropout probability, in [0, 1)
+    eos_token_id: int | None = None           # id of <eos>; decoding stops there (set from the tokenizer)
 
     def __post_init__(self):
         if self.arch not in ARCHS:
