@@ -64,7 +64,8 @@ def _parse_budgets(text: str) -> list[float]:
 
 
 def add_parser(subparsers, argv):
-    from seqlab.experiments.compare import DEFAULT_BUDGETS, DEFAULT_MODELS, SIZES
+    from seqlab.experiments.compare import DEFAULT_BUDGETS, DEFAULT_MODELS
+    from seqlab.experiments.recipes import SIZES
     from seqlab.experiments.compare_series import POST_LECTURE, SERIES_DEFAULT
 
     d = _defaults()

@@ -43,65 +43,15 @@ from typing import Callable
 import torch
 
 from seqlab.errors import ConfigError, DataError
+from seqlab.experiments.recipes import SIZES, Recipe
 from seqlab.experiments.stats import Spread, shared_ranks, spread
 
 __all__ = ["CompareSetup", "CompareResult", "BudgetResult", "FamilyResult", "SeedRun", "Curve",
-           "Recipe", "SizePreset", "SIZES", "DEFAULT_MODELS", "run_compare"]
+           "DEFAULT_MODELS", "run_compare"]
 
 DEFAULT_MODELS = ("markov", "neural-ar", "rnn", "lstm", "gru", "transformer")
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How compare builds and trains one neural family: its config fields, batch and peak lr."""
-
-    model: dict
-    batch_size: int = 16
-    lr: float = 3e-3
-
-
-@dataclass(frozen=True)
-class SizePreset:
-    """A set of family recipes sharing one window length T."""
-
-    block_size: int
-    recipes: dict
-
-
-# "small" learns something in about a minute of 1-thread CPU per family; "tiny" is for smoke tests.
-# Batch 16 and lr 3e-3: in a wall-clock budget of 20 s, batch 16 beat 32 for every recurrent family
-# (e.g. GRU 2.184 vs 2.421 bits). The Transformer uses sinusoidal positions (its token embeddings
-# scaled by sqrt(d)) and a higher peak rate: (lr 6e-3) 2.897 vs (4e-3) 3.106 vs (1e-2) 3.102 bits
-# at 20 s; sinusoidal 2.141 vs learned 2.375 bits at 35 s (round 1 measurements, docs/cli.md).
-SIZES = {
-    "small": SizePreset(128, {
-        "neural-ar": Recipe({"tau": 8, "embed_dim": 32, "hidden_size": 384, "num_layers": 2}),
-        "rnn": Recipe({"embed_dim": 64, "hidden_size": 256, "num_layers": 1}),
-        "lstm": Recipe({"embed_dim": 64, "hidden_size": 256, "num_layers": 1}),
-        "gru": Recipe({"embed_dim": 64, "hidden_size": 256, "num_layers": 1}),
-        "transformer": Recipe({"d_model": 64, "n_layer": 2, "n_head": 4, "positions": "sinusoidal"},
-                              lr=6e-3),
-        # not in DEFAULT_MODELS (asked for with --models): about the GRU's 279k parameters at V = 100
-        # (mingru 290k, minlstm 290k, retnet 233k, mamba 234k); Mamba's state N = 8, not 16, because
-        # its scan's pointwise work (B T D N per layer, uncounted by FLOPs) dominates its CPU time
-        "mingru": Recipe({"d_model": 96, "hidden_size": 192, "num_layers": 3, "dim_feedforward": 192}),
-        "minlstm": Recipe({"d_model": 96, "hidden_size": 144, "num_layers": 3, "dim_feedforward": 192}),
-        "retnet": Recipe({"d_model": 96, "n_head": 4, "n_layer": 2}),
-        "mamba": Recipe({"d_model": 128, "n_layer": 2, "d_state": 8}),
-    }),
-    "tiny": SizePreset(32, {
-        "neural-ar": Recipe({"tau": 3, "embed_dim": 8, "hidden_size": 16, "num_layers": 1}, batch_size=8),
-        "rnn": Recipe({"embed_dim": 8, "hidden_size": 16, "num_layers": 1}, batch_size=8),
-        "lstm": Recipe({"embed_dim": 8, "hidden_size": 16, "num_layers": 1}, batch_size=8),
-        "gru": Recipe({"embed_dim": 8, "hidden_size": 16, "num_layers": 1}, batch_size=8),
-        "transformer": Recipe({"d_model": 16, "n_layer": 1, "n_head": 2, "positions": "sinusoidal"},
-                              batch_size=8),
-        "mingru": Recipe({"d_model": 16, "hidden_size": 16, "num_layers": 1, "dim_feedforward": 32}, batch_size=8),
-        "minlstm": Recipe({"d_model": 16, "hidden_size": 16, "num_layers": 1, "dim_feedforward": 32}, batch_size=8),
-        "retnet": Recipe({"d_model": 16, "n_head": 2, "n_layer": 1}, batch_size=8),
-        "mamba": Recipe({"d_model": 16, "n_layer": 1, "d_state": 4}, batch_size=8),
-    }),
-}
 EVALS_PER_RUN = 10     # validation evaluations (checkpoint selection, frontier points) per neural run
 MIN_STEPS = 10         # a budget that buys fewer steps than this is refused
 

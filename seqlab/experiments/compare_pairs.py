@@ -33,6 +33,7 @@ from typing import Callable
 import torch
 
 from seqlab.errors import ConfigError, DataError
+from seqlab.experiments.recipes import PAIRS_SIZES, PAIRS_TRAINING
 from seqlab.experiments.stats import Spread, shared_ranks, spread
 
 __all__ = ["PAIRS_MODELS", "PairScores", "PairRun", "PairsFamilyResult", "PairsCompareResult",
@@ -43,15 +44,6 @@ FRACTIONS = (0.8, 0.1, 0.1)
 LONG_EXTRA = 5        # long test sources are 1..LONG_EXTRA symbols longer than any training source
 LONG_PAIRS = 300
 DEFAULT_N = 4000
-SIZES = {
-    "small": {"seq2seq-rnn": {"cell": "gru", "embed_dim": 32, "hidden_size": 64},
-              "seq2seq-rnn-noattn": {"cell": "gru", "embed_dim": 32, "hidden_size": 64},
-              "seq2seq-transformer": {"d_model": 64, "n_head": 4, "n_layer": 2}},
-    "tiny": {"seq2seq-rnn": {"cell": "gru", "embed_dim": 8, "hidden_size": 16},
-             "seq2seq-rnn-noattn": {"cell": "gru", "embed_dim": 8, "hidden_size": 16},
-             "seq2seq-transformer": {"d_model": 16, "n_head": 2, "n_layer": 1}},
-}
-TRAINING = {"small": (800, 64, 3e-3), "tiny": (60, 16, 3e-3)}  # steps, batch, lr
 
 
 @dataclass(frozen=True)
@@ -283,11 +275,11 @@ def run_pairs_compare(setup, log: Callable[[str], None] | None = None) -> PairsC
 
         long_src = pad_rows([tok.encode(s, errors="replace") for s, _ in long_pairs])
         widths += [long_src.shape[1], max(len(t) for t in long_targets) + 1]
-    steps, batch, lr = TRAINING["tiny" if setup.size == "tiny" else "small"]
+    steps, batch, lr = PAIRS_TRAINING["tiny" if setup.size == "tiny" else "small"]
     steps = setup.steps or steps
     data = _Data(spec, prepared, prepared.model_fields["eos_token_id"], long_src, long_targets,
                  max(widths) + 1, setup.beams, setup.max_test)
-    sizes = SIZES["tiny" if setup.size == "tiny" else "small"]
+    sizes = PAIRS_SIZES["tiny" if setup.size == "tiny" else "small"]
     root = Path(setup.run_root) if setup.run_root is not None else None
     jobs = [_Job(name, s, steps, setup.batch_size or batch, lr, sizes[name],
                  None if root is None else str(root / name / f"seed-{s}"), f"{name}/seed-{s}")

@@ -41,9 +41,10 @@ import torch
 
 from seqlab.errors import ConfigError, DataError
 from seqlab.experiments.forecast_metrics import INTERVALS, ForecastScore, crps_gaussian, crps_samples, score_forecast
+from seqlab.experiments.recipes import SERIES_RECIPES, SeriesRecipe
 from seqlab.experiments.stats import Spread, shared_ranks, spread
 
-__all__ = ["SERIES_MODELS", "SERIES_DEFAULT", "SERIES_RECIPES", "Origin", "SeriesFamilyResult", "SeriesCompareResult",
+__all__ = ["SERIES_MODELS", "SERIES_DEFAULT", "Origin", "SeriesFamilyResult", "SeriesCompareResult",
            "run_series_compare", "split_season", "default_horizon", "origins_for"]
 
 NEURAL = ("neural-ar", "rnn", "lstm", "gru", "transformer", "mingru", "minlstm", "retnet", "mamba")
@@ -54,45 +55,6 @@ SERIES_DEFAULT = tuple(m for m in SERIES_MODELS if m not in POST_LECTURE)
 SAMPLES = 200          # sample paths of a neural forecast
 MAX_LAG = 12           # linear-ar: AIC over orders 1..MAX_LAG (at most a quarter of the training part)
 Z = {0.8: 1.2815515655446004, 0.95: 1.959963984540054}  # Φ⁻¹((1 + c) / 2)
-
-
-@dataclass(frozen=True)
-class SeriesRecipe:
-    """How a neural family is built and trained on a series: config fields, batch, lr, window."""
-
-    model: dict
-    batch_size: int = 16
-    lr: float = 3e-3
-    block_size: int = 64
-
-
-SERIES_RECIPES = {
-    "small": {
-        "neural-ar": SeriesRecipe({"tau": 16, "embed_dim": 8, "hidden_size": 64, "num_layers": 2}),
-        "rnn": SeriesRecipe({"embed_dim": 16, "hidden_size": 32}),
-        "lstm": SeriesRecipe({"embed_dim": 16, "hidden_size": 32}),
-        "gru": SeriesRecipe({"embed_dim": 16, "hidden_size": 32}),
-        "transformer": SeriesRecipe({"d_model": 32, "n_layer": 2, "n_head": 2, "positions": "sinusoidal"}),
-        "mingru": SeriesRecipe({"d_model": 16, "hidden_size": 32, "num_layers": 2, "dim_feedforward": 32}),
-        "minlstm": SeriesRecipe({"d_model": 16, "hidden_size": 32, "num_layers": 2, "dim_feedforward": 32}),
-        "retnet": SeriesRecipe({"d_model": 16, "n_head": 2, "n_layer": 2}),
-        "mamba": SeriesRecipe({"d_model": 16, "n_layer": 2, "d_state": 8}),
-    },
-    "tiny": {
-        "neural-ar": SeriesRecipe({"tau": 4, "embed_dim": 4, "hidden_size": 8, "num_layers": 1}, batch_size=8, block_size=16),
-        "rnn": SeriesRecipe({"embed_dim": 4, "hidden_size": 8}, batch_size=8, block_size=16),
-        "lstm": SeriesRecipe({"embed_dim": 4, "hidden_size": 8}, batch_size=8, block_size=16),
-        "gru": SeriesRecipe({"embed_dim": 4, "hidden_size": 8}, batch_size=8, block_size=16),
-        "transformer": SeriesRecipe({"d_model": 8, "n_layer": 1, "n_head": 2, "positions": "sinusoidal"},
-                                    batch_size=8, block_size=16),
-        "mingru": SeriesRecipe({"d_model": 8, "hidden_size": 8, "num_layers": 1, "dim_feedforward": 16},
-                               batch_size=8, block_size=16),
-        "minlstm": SeriesRecipe({"d_model": 8, "hidden_size": 8, "num_layers": 1, "dim_feedforward": 16},
-                                batch_size=8, block_size=16),
-        "retnet": SeriesRecipe({"d_model": 8, "n_head": 2, "n_layer": 1}, batch_size=8, block_size=16),
-        "mamba": SeriesRecipe({"d_model": 8, "n_layer": 1, "d_state": 4}, batch_size=8, block_size=16),
-    },
-}
 
 
 def split_season(spec: str) -> tuple[str, int | None]:

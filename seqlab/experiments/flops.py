@@ -55,7 +55,7 @@ dK): 14 n d. That is torch's FlopCounterMode formula for flash attention, which 
 n × n square; torch's CPU flash kernel skips key blocks wholly above the causal diagonal, so it
 executes somewhat fewer (causal fwd+bwd ran in ~0.75x the time of non-causal at n = 1024 here).
 
-Numbers for `seqlab compare`'s "small" sizes (seqlab/experiments/compare.py SIZES), V = 100,
+Numbers for `seqlab compare`'s "small" sizes (seqlab/experiments/recipes.py SIZES), V = 100,
 T = 128, training FLOPs per token (forward per token, T-token scoring windows, in brackets):
 
     neural-ar    1.718e6  (5.68e5)      rnn   6.502e5  (2.15e5)

@@ -24,7 +24,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-from seqlab.experiments.compare import SIZES
+from seqlab.experiments.recipes import SIZES
 from seqlab.errors import ConfigError
 from seqlab.experiments.flops import forward_flops_per_token, measure_matmul_flops, train_flops_per_token
 from seqlab.models.registry import build_model
