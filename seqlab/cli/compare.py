@@ -132,8 +132,10 @@ def add_parser(subparsers, argv):
     argv = command_args(argv, "compare")
     if peek_option(argv, "--from") is not None:  # every recorded value checked as its flag's would be
         values, origin = read_setup_record(peek_option(argv, "--from"), skip=("jobs", "threads", "run_root"))
-        if values.get("budget_seconds") is not None:
-            values.pop("budgets", None)
+        recorded = values.pop("budgets", None)
+        if values.get("budget_seconds") is None and recorded:  # wall-clock runs and pairs record none
+            # one budget is --budget's default, so a --budget given as well overrides it
+            values["budget" if len(recorded) == 1 else "budgets"] = recorded[0] if len(recorded) == 1 else recorded
         apply_defaults(p, values, origin, "compare")
         p.set_defaults(recorded_data=(origin, values.get("data", d.data)))
     return p

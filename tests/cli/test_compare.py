@@ -210,3 +210,12 @@ def test_wall_clock_budget_mode(tmp_path, seqlab, corpus):
     assert int(rnn["steps"]) >= 1 and float(rnn["train_seconds"]) >= 0.9
     assert "not reproducible" in (out / "leaderboard.md").read_text()
     assert "--budget-seconds 1" in json.loads((out / "setup.json").read_text())["command"]
+
+
+def test_from_reruns_a_comparison_and_flags_override_it(compared, tmp_path, seqlab):
+    out = tmp_path / "again"
+    result = seqlab("compare", "--from", compared, "--budget", "3e7", "--seeds", "1", "--models", "markov,rnn",
+                    "--jobs", "1", "--no-progress", "--out", out)
+    assert result.code == 0, result.err
+    command = json.loads((out / "setup.json").read_text())["command"]
+    assert "--budget 3e+07" in command and "--seeds 1" in command and "--block-size 16" in command

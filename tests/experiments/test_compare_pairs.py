@@ -72,6 +72,10 @@ def test_command_end_to_end(tmp_path):
     assert setup["long_spec"].startswith("copy;min_len=5;max_len=9")
     page = render(out / "report.html")
     assert page.images >= 1 and page.images_decoded == page.images and page.table_rows[0] == 2
+    # --from reruns it (pairs record no FLOP budget), flags given as well override the record
+    again = tmp_path / "again"
+    assert main(["compare", "--from", str(out), "--steps", "3", "--seeds", "1", "--no-progress", "--out", str(again)]) == 0
+    assert "--steps 3" in json.loads((again / "setup.json").read_text())["command"]
 
 
 def test_budget_is_refused_for_pairs(tmp_path):
