@@ -112,7 +112,8 @@ def test_compare_from_rebuilds_the_setup_and_checks_every_value(tmp_path, seqlab
     (folder / "setup.json").write_text(json.dumps({"setup": setup}))
     argv = ["compare", "--from", str(folder), "--seeds", "3"]
     args = build_parser(argv).parse_args(argv)
-    assert (args.models, args.budgets, args.size, args.sample_tokens) == (["markov", "lstm"], [2e9], "tiny", 5)
+    assert (args.models, args.budget, args.size, args.sample_tokens) == (["markov", "lstm"], 2e9, "tiny", 5)
+    assert args.budgets is None  # one recorded budget is --budget's default, so a --budget given overrides it
     assert args.seeds == 3  # the flag overrides the record
     for bad, fragment in [({"seeds": "two"}, "seeds: expected an integer, got 'two'"),
                           ({"size": "huge"}, "size: invalid choice"),
