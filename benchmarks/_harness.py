@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
+
 
 @dataclass
 class Case:
@@ -59,3 +61,23 @@ def table(cases: list[Case]) -> str:
             mark = " (ref)" if n == c.reference else ""
             lines.append(f"| {c.name} | {n}{mark} | {t * 1e3:.2f} | {c.ratio(n):.2f}x |")
     return "\n".join(lines)
+
+
+def forward_step(m, x) -> Callable[[], None]:
+    """A timed call: m(x) without gradients."""
+    def run():
+        with torch.no_grad():
+            m(x)
+
+    return run
+
+
+def train_step(m, x, g) -> Callable[[], None]:
+    """A timed call: forward and backward of a recurrent layer, out (first output) times g."""
+    def run():
+        m.zero_grad(set_to_none=True)
+        x.grad = None
+        out, _ = m(x)
+        out.backward(g)
+
+    return run

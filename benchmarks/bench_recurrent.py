@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import Case, measure, table  # noqa: E402
+from _harness import Case, measure, table, train_step  # noqa: E402
 
 import seqlab.nn as snn  # noqa: E402
 
@@ -34,16 +34,6 @@ TRAIN_FULL = {"B": 8, "H": 128, "T": (128, 512, 2048)}
 TRAIN_QUICK = {"B": 2, "H": 8, "T": (16, 32)}
 DECODE_FULL = {"B": 8, "E": 256, "heads": 4, "ctx": (64, 1024)}
 DECODE_QUICK = {"B": 2, "E": 16, "heads": 2, "ctx": (8, 32)}
-
-
-def _train(m, x, g):
-    def run():
-        m.zero_grad(set_to_none=True)
-        x.grad = None
-        out, _ = m(x)
-        out.backward(g)
-
-    return run
 
 
 def training_cases(quick: bool) -> list[Case]:
@@ -55,8 +45,8 @@ def training_cases(quick: bool) -> list[Case]:
         g = torch.randn(B, T, H)  # (B, T, H) output gradient
         for ref, new in (("GRU", "MinGRU"), ("LSTM", "MinLSTM")):
             runners = {
-                f"seqlab {ref}": _train(getattr(snn, ref)(H, H, batch_first=True), x, g),
-                f"{new} (parallel scan)": _train(getattr(snn, new)(H, H), x, g),
+                f"seqlab {ref}": train_step(getattr(snn, ref)(H, H, batch_first=True), x, g),
+                f"{new} (parallel scan)": train_step(getattr(snn, new)(H, H), x, g),
             }
             cases.append(Case(f"{ref} vs {new} train B={B} T={T} I=H={H}", runners, f"seqlab {ref}"))
     return cases

@@ -12,28 +12,10 @@ from __future__ import annotations
 import torch
 
 import seqlab.nn as snn
-from _harness import Case
+from _harness import Case, forward_step, train_step
 
 SHAPES_FULL = [(32, 128, 128, 256), (32, 512, 128, 512)]
 SHAPES_QUICK = [(4, 16, 8, 16)]
-
-
-def _forward(m, x):
-    def run():
-        with torch.no_grad():
-            m(x)
-
-    return run
-
-
-def _train(m, x, g):
-    def run():
-        m.zero_grad(set_to_none=True)
-        x.grad = None
-        out, _ = m(x)
-        out.backward(g)
-
-    return run
 
 
 def cases(quick: bool) -> list[Case]:
@@ -50,6 +32,6 @@ def cases(quick: bool) -> list[Case]:
             g = torch.randn(T, B, H)  # (T, B, H) output gradient
             shape = f"B={B} T={T} I={I} H={H}"
             models = {"torch.nn": ref, "seqlab (default)": default, "seqlab (explicit)": explicit}
-            out.append(Case(f"{name} forward {shape}", {k: _forward(m, x) for k, m in models.items()}, "torch.nn"))
-            out.append(Case(f"{name} train {shape}", {k: _train(m, xg, g) for k, m in models.items()}, "torch.nn"))
+            out.append(Case(f"{name} forward {shape}", {k: forward_step(m, x) for k, m in models.items()}, "torch.nn"))
+            out.append(Case(f"{name} train {shape}", {k: train_step(m, xg, g) for k, m in models.items()}, "torch.nn"))
     return out

@@ -24,7 +24,6 @@ code to run.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,15 +77,15 @@ def save_model(model, folder, extra: dict | None = None, files: dict | None = No
 
 
 def _read_record(folder: Path) -> dict:
+    from seqlab.train.integrity import read_json
+
     cfg = folder / "config.json"
     if not folder.is_dir():
         raise CheckpointError(f"folder not found: {folder} (from_pretrained reads local folders only)")
     try:
-        record = json.loads(cfg.read_text(encoding="utf-8"))
+        record = read_json(cfg)
     except FileNotFoundError:
         raise CheckpointError(f"not a seqlab model folder (no config.json): {folder}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{cfg}: not valid JSON") from None
     if not isinstance(record, dict):
         raise CheckpointError(f"{cfg}: expected a JSON object")
     return record

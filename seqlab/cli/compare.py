@@ -176,8 +176,25 @@ def build_setup(args: argparse.Namespace, run_root: Path | None = None):
         threads=getattr(args, "threads", None) or 1, run_root=run_root)
 
 
-def write_outputs(out: Path, result) -> dict:
-    """Every report file of `result` into `out`; returns {caption: figure path}."""
+def _write_texts(folder: Path, texts: dict) -> list[str]:
+    """Write {file name: text} into `folder`; the names, in order."""
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return list(texts)
+
+
+def _setup_json(record: dict) -> str:
+    return json.dumps(record, indent=2) + "\n"
+
+
+def _wrote(out: Path, names: list[str], t0: float) -> str:
+    """The 'wrote' line: report.html first, then every other file written."""
+    names = ["report.html"] + [n for n in names if n != "report.html"]
+    return f"wrote {out}/{', '.join(names)} ({time.perf_counter() - t0:.0f} s in all)"
+
+
+def write_outputs(out: Path, result) -> list[str]:
+    """Every report file of `result` into `out`; returns the names written."""
     import torch
 
     from seqlab.experiments.compare import setup_dict
@@ -193,14 +210,10 @@ def write_outputs(out: Path, result) -> dict:
         "Compute frontier: validation bits per token against training FLOPs; stars mark test scores":
             plot_frontier(result, out / "frontier.png"),
     }
+    texts = {}
     if len(result.budgets) > 1:
         figures["Scaling: test bits per token against the training budget"] = plot_scaling(result, out / "scaling.png")
-        (out / "scaling.md").write_text(report.scaling_markdown(result), encoding="utf-8")
-        (out / "scaling.csv").write_text(report.scaling_csv(result), encoding="utf-8")
-    (out / "leaderboard.md").write_text(report.leaderboard_markdown(result, command), encoding="utf-8")
-    (out / "leaderboard.csv").write_text(report.leaderboard_csv(result), encoding="utf-8")
-    (out / "runs.csv").write_text(report.runs_csv(result), encoding="utf-8")
-    (out / "report.html").write_text(report.report_html(result, command, figures), encoding="utf-8")
+        texts = {"scaling.md": report.scaling_markdown(result), "scaling.csv": report.scaling_csv(result)}
     record = {"setup": setup_dict(result.setup), "command": command, "vocab_size": result.vocab_size,
               "train_tokens": result.train_tokens, "val_tokens": result.val_tokens,
               "test_tokens": result.test_tokens, "prompt": result.prompt,
@@ -208,8 +221,10 @@ def write_outputs(out: Path, result) -> dict:
               "matmul_flops_per_second": result.matmul_flops_per_second,
               "total_seconds": round(result.seconds, 1), "python": platform.python_version(),
               "torch": torch.__version__}
-    (out / "setup.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return figures
+    texts.update({"leaderboard.md": report.leaderboard_markdown(result, command),
+                  "leaderboard.csv": report.leaderboard_csv(result), "runs.csv": report.runs_csv(result),
+                  "report.html": report.report_html(result, command, figures), "setup.json": _setup_json(record)})
+    return _write_texts(out, texts) + [p.name for p in figures.values()]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -242,15 +257,14 @@ def _run(args: argparse.Namespace) -> int:
 
     with atomic_output_dir(out) as tmp:
         result = run_compare(build_setup(args, run_root=tmp), log=log)
-        write_outputs(tmp, result)
+        names = write_outputs(tmp, result)
     print()
     print(terminal_table(result), end="")
     print()
     for fam in result.leaderboard.families:
         if fam.sample:
             print(f"{fam.label:>16}: {fam.sample!r}")
-    print(f"\nwrote {out}/report.html, leaderboard.md, leaderboard.csv, runs.csv, leaderboard.png, frontier.png "
-          f"({time.perf_counter() - t0:.0f} s in all)")
+    print("\n" + _wrote(out, names, t0))
     print(f"next: open {out}/report.html   or   seqlab eval {out}/{result.leaderboard.families[0].runs[0].run_dir}"
           f" --split test")
     return 0
@@ -270,17 +284,14 @@ def _run_series(args, out: Path, log, t0: float) -> int:
                 plot_last_origin(result, tmp / "forecast.png"),
             "Mean absolute error against the horizon step": plot_error_by_step(result, tmp / "horizon.png"),
         }
-        (tmp / "leaderboard.md").write_text(report.leaderboard_markdown(result, command), encoding="utf-8")
-        (tmp / "leaderboard.csv").write_text(report.leaderboard_csv(result), encoding="utf-8")
-        (tmp / "origins.csv").write_text(report.origins_csv(result), encoding="utf-8")
-        (tmp / "forecasts.csv").write_text(report.forecasts_csv(result), encoding="utf-8")
-        (tmp / "report.html").write_text(report.report_html(result, command, figures), encoding="utf-8")
-        (tmp / "setup.json").write_text(json.dumps(report.setup_record(result, command), indent=2) + "\n",
-                                        encoding="utf-8")
+        names = _write_texts(tmp, {
+            "leaderboard.md": report.leaderboard_markdown(result, command),
+            "leaderboard.csv": report.leaderboard_csv(result), "origins.csv": report.origins_csv(result),
+            "forecasts.csv": report.forecasts_csv(result), "report.html": report.report_html(result, command, figures),
+            "setup.json": _setup_json(report.setup_record(result, command))})
     print()
     print(report.terminal_table(result), end="")
-    print(f"\nwrote {out}/report.html, leaderboard.md, leaderboard.csv, origins.csv, forecasts.csv, "
-          f"leaderboard.png, forecast.png, horizon.png ({time.perf_counter() - t0:.0f} s in all)")
+    print("\n" + _wrote(out, names + [p.name for p in figures.values()], t0))
     best = next((f.name for f in result.families if f.name in ("rnn", "lstm", "gru", "transformer")), "lstm")
     print(f"next: open {out}/report.html   or   seqlab forecast --model {best} --data {shlex.quote(result.spec)}")
     return 0
@@ -299,17 +310,15 @@ def _run_pairs(args, out: Path, log, t0: float) -> int:
         if result.attention:
             figures["Cross-attention of each attention entrant on a test pair"] = plot_cross_attention(
                 result, tmp / "attention.png")
-        (tmp / "leaderboard.md").write_text(report.leaderboard_markdown(result, command), encoding="utf-8")
-        (tmp / "leaderboard.csv").write_text(report.leaderboard_csv(result), encoding="utf-8")
-        (tmp / "runs.csv").write_text(report.runs_csv(result), encoding="utf-8")
-        (tmp / "report.html").write_text(report.report_html(result, command, figures), encoding="utf-8")
-        (tmp / "setup.json").write_text(json.dumps(report.setup_record(result, command), indent=2) + "\n",
-                                        encoding="utf-8")
+        names = _write_texts(tmp, {
+            "leaderboard.md": report.leaderboard_markdown(result, command),
+            "leaderboard.csv": report.leaderboard_csv(result), "runs.csv": report.runs_csv(result),
+            "report.html": report.report_html(result, command, figures),
+            "setup.json": _setup_json(report.setup_record(result, command))})
     print()
     print(report.terminal_table(result), end="")
     best = result.families[0]
-    print(f"\nwrote {out}/report.html, leaderboard.md, leaderboard.csv, runs.csv, leaderboard.png"
-          f"{', attention.png' if result.attention else ''} ({time.perf_counter() - t0:.0f} s in all)")
+    print("\n" + _wrote(out, names + [p.name for p in figures.values()], t0))
     print(f"next: open {out}/report.html   or   seqlab attention {out}/{best.runs[0].run_dir} --text "
           f"{shlex.quote(best.runs[0].examples[0][0]) if best.runs[0].examples else 'abc'}")
     return 0

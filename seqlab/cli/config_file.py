@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.errors import ConfigError
+from seqlab.train.integrity import read_json
 
 __all__ = ["read_config_file", "apply_defaults", "option_actions", "to_text", "command_args", "peek_option",
            "read_setup_record", "FORMATS"]
@@ -65,11 +66,9 @@ def read_setup_record(folder, skip=()) -> tuple[dict[str, Any], str]:
     if not Path(folder).is_dir():
         raise ConfigError(f"folder not found: {folder}")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = read_json(path, ConfigError)
     except FileNotFoundError:
         raise ConfigError(f"{folder} has no setup.json: not a folder written by seqlab compare") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ConfigError(f"{path}: not valid JSON") from None
     setup = record.get("setup") if isinstance(record, dict) else None
     if not isinstance(setup, dict):
         raise ConfigError(f"{path}: no \"setup\" record (a JSON object of the options)")

@@ -43,6 +43,7 @@ from typing import Callable
 import torch
 
 from seqlab.errors import ConfigError, DataError
+from seqlab.experiments.flops import steps_or_refuse
 from seqlab.experiments.recipes import SIZES, Recipe
 from seqlab.experiments.stats import Spread, shared_ranks, spread
 
@@ -53,7 +54,6 @@ DEFAULT_MODELS = ("markov", "neural-ar", "rnn", "lstm", "gru", "transformer")
 
 
 EVALS_PER_RUN = 10     # validation evaluations (checkpoint selection, frontier points) per neural run
-MIN_STEPS = 10         # a budget that buys fewer steps than this is refused
 
 
 DEFAULT_BUDGETS = {"text": 1e12, "series": 1e10}  # training FLOPs per run, by data kind
@@ -365,11 +365,6 @@ def _build(job: _Job, data: _Data):
     return build_model(job.family, vocab_size=int(data.tokenizer.vocab_size), **fields)
 
 
-def steps_for(flops_per_token: float, budget: float, batch_size: int, block_size: int) -> int:
-    """Optimiser steps that fit in `budget` training FLOPs: floor(budget / (c · B · T))."""
-    return int(budget // (flops_per_token * batch_size * block_size))
-
-
 def _train_job(job: _Job, data: _Data) -> SeedRun:
     """Train one family with one seed (in this process or a worker) and score it."""
     from seqlab.experiments.flops import train_flops_per_token
@@ -381,18 +376,14 @@ def _train_job(job: _Job, data: _Data) -> SeedRun:
     T, B = data.block_size, job.batch_size
     model = _build(job, data)
     c = train_flops_per_token(model, T)
-    if job.by_seconds:
-        steps, budget = 10 ** 7, dict(time_budget=job.budget, eval_interval=50)
+    if job.by_seconds:  # the Trainer's time budget stops the run
+        steps, loop = 10 ** 7, dict(time_budget=job.budget, eval_interval=50)
     else:
-        steps = steps_for(c, job.budget, B, T)
-        if steps < MIN_STEPS:
-            raise ConfigError(f"a budget of {job.budget:.3g} FLOPs buys {job.family} only {steps} steps "
-                              f"({c * B * T:.3g} FLOPs per step of {B} x {T} tokens); raise --budget "
-                              f"to at least {MIN_STEPS * c * B * T:.2g}")
-        budget = dict(eval_interval=max(1, math.ceil(steps / EVALS_PER_RUN)))
+        steps = steps_or_refuse(job.family, c, job.budget, B, T)
+        loop = dict(eval_interval=max(1, math.ceil(steps / EVALS_PER_RUN)))
     config = TrainConfig(steps=steps, batch_size=B, block_size=T, lr=job.recipe.lr,
                          warmup_steps=min(30, max(1, steps // 10)), eval_tokens=int(data.val.numel()),
-                         log_interval=max(1, min(50, steps // 20)), seed=job.seed, device="cpu", **budget)
+                         log_interval=max(1, min(50, steps // 20)), seed=job.seed, device="cpu", **loop)
     task = LMTask(data.train, data.val, block_size=T, eval_tokens=config.eval_tokens)
     run_dir = Path(job.run_dir) if job.run_dir else None
     trainer = Trainer(model, task, config, run_dir=run_dir, model_name=job.family,
@@ -525,11 +516,9 @@ def _compare_text(setup: CompareSetup, log: Callable[[str], None] | None = None)
         for name in neural:  # refuse budgets that buy too few steps before training anything
             job = _Job(name, setup.seed, 0.0, False, recipes[name], 1, None, "")
             c[name] = train_flops_per_token(_build(job, data), data.block_size)
-            B = setup.batch_size or recipes[name].batch_size
-            if setup.flop_budget and steps_for(c[name], budgets[0], B, data.block_size) < MIN_STEPS:
-                need = MIN_STEPS * c[name] * B * data.block_size
-                raise ConfigError(f"a budget of {budgets[0]:.3g} FLOPs buys {name} fewer than {MIN_STEPS} "
-                                  f"steps of {B} x {data.block_size} tokens; use at least {need:.2g}")
+            if setup.flop_budget:
+                steps_or_refuse(name, c[name], budgets[0], setup.batch_size or recipes[name].batch_size,
+                                data.block_size)
         log(f"compare {setup.data}: {data.text_length:,} characters, {setup.tokenizer} tokenizer V={V}, "
             f"train {data.train.numel():,} / validation {data.val.numel():,} / test {data.test.numel():,} "
             f"tokens; {len(setup.models)} families x {setup.seeds} seed(s) x {len(budgets)} budget(s)")

@@ -218,7 +218,7 @@ class _NeuralOut:
 def _fit_neural(job: _NeuralJob, values: np.ndarray) -> _NeuralOut:
     """Fit one neural family on y[:origin] (scaled there) and sample H-step forecasts."""
     from seqlab.data.scaling import StandardScaler
-    from seqlab.experiments.flops import train_flops_per_token
+    from seqlab.experiments.flops import steps_or_refuse, train_flops_per_token
     from seqlab.experiments.forecast import train_forecaster
     from seqlab.models.registry import build_model
 
@@ -235,10 +235,7 @@ def _fit_neural(job: _NeuralJob, values: np.ndarray) -> _NeuralOut:
     model = build_model(job.family, vocab_size=None, **fields)
     c = train_flops_per_token(model, T)
     B = job.recipe.batch_size
-    steps = int(job.budget // (c * B * T))
-    if steps < 10:
-        raise ConfigError(f"a budget of {job.budget:.3g} FLOPs buys {job.family} only {steps} steps of "
-                          f"{B} x {T} values; raise --budget to at least {10 * c * B * T:.2g}")
+    steps = steps_or_refuse(job.family, c, job.budget, B, T)
     result = train_forecaster(model, job.family, z, T, steps, B, job.recipe.lr, job.seed, device="cpu")
     model = model.cpu().eval()
     context = z[-min(len(z), T):]  # (C,)

@@ -84,7 +84,7 @@ from seqlab.models.rnn import RNNLM
 from seqlab.models.ssm import MambaLM
 from seqlab.models.transformer import TransformerLM
 
-__all__ = ["train_flops_per_token", "forward_flops_per_token", "measure_matmul_flops"]
+__all__ = ["steps_for", "steps_or_refuse", "MIN_STEPS", "train_flops_per_token", "forward_flops_per_token", "measure_matmul_flops"]
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # g: gate blocks of H rows in W_ih and W_hh
 MIN_GATES = {"gru": 2, "lstm": 3}  # g': blocks of H rows in a minGRU / minLSTM W_ih
@@ -252,3 +252,22 @@ def measure_matmul_flops(seconds: float = 0.5, size: int = 256) -> float:
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
             return 2.0 * size**3 * reps / elapsed
+
+
+MIN_STEPS = 10  # a budget that buys fewer optimiser steps than this is refused
+
+
+def steps_for(flops_per_token: float, budget: float, batch_size: int, block_size: int) -> int:
+    """Optimiser steps that fit in `budget` training FLOPs: floor(budget / (c · B · T))."""
+    return int(budget // (flops_per_token * batch_size * block_size))
+
+
+def steps_or_refuse(family: str, flops_per_token: float, budget: float, batch_size: int, block_size: int) -> int:
+    """steps_for, or a ConfigError naming the budget that buys at least MIN_STEPS steps."""
+    steps = steps_for(flops_per_token, budget, batch_size, block_size)
+    if steps < MIN_STEPS:
+        per_step = flops_per_token * batch_size * block_size
+        raise ConfigError(f"a budget of {budget:.3g} FLOPs buys {family} fewer than {MIN_STEPS} steps "
+                          f"({per_step:.3g} FLOPs per step of {batch_size} windows of {block_size}); "
+                          f"use at least {MIN_STEPS * per_step:.2g}")
+    return steps

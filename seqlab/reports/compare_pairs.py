@@ -104,12 +104,9 @@ def runs_csv(result) -> str:
 
 
 def setup_record(result, command: str) -> dict:
-    import dataclasses
+    from seqlab.experiments.compare import setup_dict
 
-    d = dataclasses.asdict(result.setup)
-    d["run_root"] = None
-    d["models"], d["budgets"] = list(result.setup.models), list(result.setup.budgets)
-    return {"setup": d, "command": command, "kind": "pairs", "spec": result.spec, "long_spec": result.long_spec,
+    return {"setup": setup_dict(result.setup), "command": command, "kind": "pairs", "spec": result.spec, "long_spec": result.long_spec,
             "train_pairs": result.train_pairs, "test_pairs": result.test_pairs, "vocab_size": result.vocab_size,
             "total_seconds": round(result.seconds, 1)}
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import shlex
 
-import numpy as np
-
 from seqlab.reports.tables import csv_text, markdown_table
 
 __all__ = ["command_line", "terminal_table", "leaderboard_markdown", "leaderboard_csv", "origins_csv",
@@ -115,12 +113,9 @@ def forecasts_csv(result) -> str:
 
 
 def setup_record(result, command: str) -> dict:
-    import dataclasses
+    from seqlab.experiments.compare import setup_dict
 
-    d = dataclasses.asdict(result.setup)
-    d["run_root"] = None
-    d["models"], d["budgets"] = list(result.setup.models), list(result.setup.budgets)
-    return {"setup": d, "command": command, "kind": "series", "spec": result.spec, "length": len(result.values),
+    return {"setup": setup_dict(result.setup), "command": command, "kind": "series", "spec": result.spec, "length": len(result.values),
             "horizon": result.horizon, "origins": result.origins, "season": result.season,
             "season_source": result.season_source,
             "dates": None if result.index is None else [date_label(result, 0), date_label(result, len(result.values) - 1)],
@@ -151,8 +146,3 @@ def report_html(result, command: str, figures: dict) -> str:
                  caption="MASE at each origin (the date of the first forecast value)")
     report.paragraph(f"Total wall clock: {result.seconds:.1f} s.")
     return report.render()
-
-
-def error_matrix(result) -> np.ndarray:
-    """(families, H) mean absolute error per horizon step (for tests and plots)."""
-    return np.stack([f.error_by_step() for f in result.families])

@@ -32,7 +32,7 @@ from typing import Any
 
 from seqlab.errors import CheckpointError
 
-__all__ = ["Writer", "atomic_write", "text_writer", "json_writer", "atomic_write_text",
+__all__ = ["Writer", "atomic_write", "text_writer", "json_writer", "read_json", "atomic_write_text",
            "atomic_write_json", "umask", "file_sha256", "read_manifest", "write_files", "verify_files", "acquire_lock",
            "release_lock", "run_lock", "clean_stale", "MANIFEST", "LOCK"]
 
@@ -127,6 +127,18 @@ def json_writer(obj: Any) -> Writer:
     return text_writer(json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
+def read_json(path, error: type = CheckpointError) -> Any:
+    """The JSON value in the file at `path`; a file that cannot be read as UTF-8 JSON -> `error`
+    naming it (a missing file raises FileNotFoundError, for the caller to say what was expected)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise error(f"{path}: not valid JSON") from None
+
+
 def atomic_write_json(path, obj: Any) -> Path:
     """Strict JSON (non-finite numbers written as null), atomically."""
     return atomic_write(path, json_writer(obj))
@@ -156,10 +168,7 @@ def read_manifest(folder) -> dict[str, dict[str, str]] | None:
     path = Path(folder) / MANIFEST
     if not path.exists():
         return None
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: not valid JSON") from None
+    m = read_json(path)
     if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
         raise CheckpointError(f"{path}: not a seqlab manifest (no 'format: {MANIFEST_FORMAT}')")
     out = {}

@@ -1,56 +1,37 @@
 """url: specs against a local HTTP server on 127.0.0.1 (tests never touch the network)."""
 
 import hashlib
-import http.server
-import threading
 
 import pytest
 
 import seqlab.data.download as dl
 from seqlab.data import load_text
 from seqlab.errors import DataError
+from tests.http_files import serve_files
 
 FILES = {"/corpus.txt": "To be, or not to be\n".encode(), "/bad.txt": b"ok\n\xc3("}
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    hits: dict = {}
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        type(self).hits[self.path] = type(self).hits.get(self.path, 0) + 1
-        body = FILES.get(self.path)
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+@pytest.fixture()
+def http_server():
+    with serve_files(FILES) as served:
+        yield served
 
 
 @pytest.fixture()
-def server():
-    _Handler.hits = {}
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def server(http_server):
+    return http_server.url
 
 
 def _sha(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
-def test_downloads_once_then_reads_the_cache(server, tmp_path):
+def test_downloads_once_then_reads_the_cache(server, http_server, tmp_path):
     url = f"{server}/corpus.txt"
     assert load_text(f"url:{url}", cache_dir=tmp_path) == "To be, or not to be\n"
     assert load_text(f"url:{url}", cache_dir=tmp_path) == "To be, or not to be\n"
-    assert _Handler.hits["/corpus.txt"] == 1
+    assert http_server.hits.count("/corpus.txt") == 1
     cached = dl.cache_path(url, tmp_path)
     assert cached.read_bytes() == FILES["/corpus.txt"]
     assert cached.with_name(cached.name + ".sha256").read_text().strip() == _sha(FILES["/corpus.txt"])
@@ -75,12 +56,12 @@ def test_expected_sha256_is_checked(server, tmp_path):
     assert not dl.cache_path(url, other).exists()  # a bad download is not kept
 
 
-def test_corrupted_cache_is_fetched_again(server, tmp_path):
+def test_corrupted_cache_is_fetched_again(server, http_server, tmp_path):
     url = f"{server}/corpus.txt"
     load_text(f"url:{url}", cache_dir=tmp_path)
     dl.cache_path(url, tmp_path).write_bytes(b"truncated")
     assert load_text(f"url:{url}", cache_dir=tmp_path) == "To be, or not to be\n"
-    assert _Handler.hits["/corpus.txt"] == 2
+    assert http_server.hits.count("/corpus.txt") == 2
 
 
 def test_http_error_and_bad_scheme_are_data_errors(server, tmp_path):

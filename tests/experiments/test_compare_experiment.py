@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from seqlab.errors import ConfigError
-from seqlab.experiments.compare import CompareSetup, run_compare, steps_for
+from seqlab.experiments.compare import CompareSetup, run_compare
+from seqlab.experiments.flops import steps_for
 from seqlab.experiments.recipes import SIZES
 from seqlab.experiments.flops import train_flops_per_token
 

@@ -4,12 +4,10 @@ chooses; every value read from config.json or tokenizer.json is checked, with on
 name the file. Files are served on 127.0.0.1 (no network)."""
 
 import copy
-import http.server
 import json
 import os
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from seqlab.errors import DataError
 from seqlab.train import RunConfig, TrainConfig, eval_run, load_run, train_run
 from seqlab.train import integrity
 from tests.cli.conftest import Result, assert_one_line_error
+from tests.http_files import serve_files
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -30,33 +29,15 @@ PAYLOAD = "import pathlib; pathlib.Path('PWNED').write_text('code ran')\n"  # wh
 FILES = {"/corpus.txt": TEXT.encode(), "/evil.pth": PAYLOAD.encode(), "/a/..%2F..%2Fevil.pth": PAYLOAD.encode()}
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    hits: list = []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        type(self).hits.append(self.path)
-        body = FILES.get(self.path)
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+@pytest.fixture()
+def http_server():
+    with serve_files(FILES) as served:
+        yield served
 
 
 @pytest.fixture()
-def server():
-    _Handler.hits = []
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def server(http_server):
+    return http_server.url
 
 
 def _rc(data: str) -> RunConfig:
@@ -106,7 +87,7 @@ def _seqlab(*argv, cwd: Path, env: dict) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def test_planted_run_folder_writes_nothing_outside_the_run_and_the_cache(tmp_path, trained, server):
+def test_planted_run_folder_writes_nothing_outside_the_run_and_the_cache(http_server, tmp_path, trained, server):
     run = tmp_path / "received" / "run"
     shutil.copytree(trained, run)
     site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"  # where a .pth would run at start-up
@@ -120,23 +101,23 @@ def test_planted_run_folder_writes_nothing_outside_the_run_and_the_cache(tmp_pat
     for argv in (["eval", run], ["train", "--out", run, "--resume", "--steps", "4", "--no-progress"]):
         result = _seqlab(*argv, cwd=cwd, env=env)
         assert_one_line_error(result, str(run / "config.json"), "cache_dir=", "--data SPEC")
-    assert _Handler.hits == []
+    assert http_server.hits == []
     assert _snapshot(tmp_path, skip=(run, cache)) == before
     assert list(site.iterdir()) == [] and not list(tmp_path.rglob("*.pth")) and not list(tmp_path.rglob("PWNED"))
 
     _plant(run, **{"run.data": f"url:{server}/evil.pth"})  # no location: still no download
     result = _seqlab("eval", run, cwd=cwd, env=env)
     assert_one_line_error(result, str(run / "config.json"), "never downloads", "--data")
-    assert _Handler.hits == [] and not cache.exists()
+    assert http_server.hits == [] and not cache.exists()
     assert _snapshot(tmp_path, skip=(run, cache)) == before
 
 
-def test_recorded_url_spec_reads_only_what_is_cached(tmp_path, server, monkeypatch, capsys):
+def test_recorded_url_spec_reads_only_what_is_cached(http_server, tmp_path, server, monkeypatch, capsys):
     monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
     spec = f"url:{server}/corpus.txt"
     run = tmp_path / "run"
     train_run(_rc(spec), run, progress=False)  # the user asked for this download
-    assert _Handler.hits == ["/corpus.txt"]
+    assert http_server.hits == ["/corpus.txt"]
     cached = eval_run(run)  # the recorded spec reads the cached file
     shutil.rmtree(tmp_path / "cache")
     with pytest.raises(DataError, match="never downloads: pass the spec with --data"):
@@ -145,10 +126,10 @@ def test_recorded_url_spec_reads_only_what_is_cached(tmp_path, server, monkeypat
         train_run(None, run, resume=True, progress=False)
     code = main(["eval", str(run)])
     assert_one_line_error(Result(code, *capsys.readouterr()), str(run / "config.json"), "never downloads")
-    assert _Handler.hits == ["/corpus.txt"]
+    assert http_server.hits == ["/corpus.txt"]
     assert eval_run(run, data_spec=spec).tokens > 0  # given on the command line: it may download
     assert train_run(None, run, resume=True, progress=False, data=spec).steps == 2
-    assert _Handler.hits == ["/corpus.txt", "/corpus.txt"]
+    assert http_server.hits == ["/corpus.txt", "/corpus.txt"]
     assert eval_run(run) == cached  # cached again, so the recorded spec reads it
 
 
@@ -164,12 +145,12 @@ def test_downloads_land_in_the_cache_under_a_name_seqlab_chooses(tmp_path, serve
 
 
 @pytest.mark.parametrize("spec", ["url:{server}/corpus.txt;cache_dir={elsewhere}", "tinyshakespeare;cache_dir={elsewhere}"])
-def test_a_recorded_spec_may_not_choose_a_location(tmp_path, server, spec):
+def test_a_recorded_spec_may_not_choose_a_location(http_server, tmp_path, server, spec):
     spec = spec.format(server=server, elsewhere=tmp_path / "elsewhere")
     with recorded_spec(tmp_path / "config.json"):
         with pytest.raises(DataError, match=r"config.json: the recorded data spec .* sets cache_dir="):
             load_text(spec)
-    assert _Handler.hits == [] and not (tmp_path / "elsewhere").exists()
+    assert http_server.hits == [] and not (tmp_path / "elsewhere").exists()
     assert load_text(f"url:{server}/corpus.txt;cache_dir={tmp_path / 'elsewhere'}") == TEXT  # the user may
 
 
